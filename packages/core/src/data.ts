@@ -1,0 +1,75 @@
+/**
+ * Labelled examples as flat typed arrays. Datasets, attacks and metrics exchange these; batches
+ * become tensors only where a model needs them.
+ */
+import type { Rng } from './rng.ts';
+
+/** `count` examples of shape `inputShape`, stored row-major in `inputs`, with integer labels. */
+export interface Examples {
+  readonly inputs: Float32Array;
+  readonly labels: Int32Array;
+  readonly count: number;
+  /** Shape of one example, e.g. `[28, 28, 1]`. */
+  readonly inputShape: readonly number[];
+}
+
+/** A train/test split with class count. */
+export interface DatasetSplit {
+  readonly name: string;
+  readonly train: Examples;
+  readonly test: Examples;
+  readonly numClasses: number;
+}
+
+/** Number of values in one example. */
+export function exampleSize(inputShape: readonly number[]): number {
+  return inputShape.reduce((a, b) => a * b, 1);
+}
+
+/** Builds an Examples value, checking that sizes agree. */
+export function createExamples(inputs: Float32Array, labels: Int32Array, inputShape: readonly number[]): Examples {
+  const size = exampleSize(inputShape);
+  if (inputs.length !== labels.length * size) {
+    throw new RangeError(
+      `inputs has ${inputs.length} values, expected ${labels.length} examples × ${size} = ${labels.length * size}`,
+    );
+  }
+  return { inputs, labels, count: labels.length, inputShape: [...inputShape] };
+}
+
+/** The examples at `indices`, in that order (copies). */
+export function selectExamples(examples: Examples, indices: ArrayLike<number>): Examples {
+  const size = exampleSize(examples.inputShape);
+  const inputs = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    if (j < 0 || j >= examples.count) throw new RangeError(`index ${j} out of range 0..${examples.count - 1}`);
+    inputs.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
+    labels[i] = examples.labels[j];
+  }
+  return createExamples(inputs, labels, examples.inputShape);
+}
+
+/** `a` followed by `b` (copies); shapes must match. */
+export function concatExamples(a: Examples, b: Examples): Examples {
+  if (a.inputShape.join('x') !== b.inputShape.join('x')) {
+    throw new RangeError(`cannot concatenate shapes [${a.inputShape}] and [${b.inputShape}]`);
+  }
+  const inputs = new Float32Array(a.inputs.length + b.inputs.length);
+  inputs.set(a.inputs, 0);
+  inputs.set(b.inputs, a.inputs.length);
+  const labels = new Int32Array(a.count + b.count);
+  labels.set(a.labels, 0);
+  labels.set(b.labels, a.count);
+  return createExamples(inputs, labels, a.inputShape);
+}
+
+/** Splits indices 0..count-1 into a random subset of size `k` and the rest (both sorted). */
+export function splitIndices(count: number, k: number, rng: Rng): { chosen: Int32Array; rest: Int32Array } {
+  if (k < 0 || k > count) throw new RangeError(`cannot choose ${k} of ${count}`);
+  const perm = rng.permutation(count);
+  const chosen = Int32Array.from(perm.subarray(0, k)).sort();
+  const rest = Int32Array.from(perm.subarray(k)).sort();
+  return { chosen, rest };
+}

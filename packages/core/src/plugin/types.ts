@@ -1,0 +1,204 @@
+/**
+ * The plugin contract. A plugin package default-exports `definePlugin({...})`; each contribution is
+ * a plain object made by `defineAttack`, `defineUnlearner`, `defineMetric`, `defineModel` or
+ * `defineDataset`. `create(options, ctx)` runs once per cell and returns the worker object.
+ */
+import type { Artifacts } from '../artifacts.ts';
+import type { BudgetMeter } from '../budget.ts';
+import type { DatasetSplit, Examples } from '../data.ts';
+import type { EngineInfo } from '../engine.ts';
+import type { Logger } from '../logger.ts';
+import type { Capability, ClassifierModel } from '../model.ts';
+import type { Rng } from '../rng.ts';
+
+/** The plugin API version this core implements. */
+export const API_VERSION = 1;
+
+/** A JSON Schema object for a contribution's options. */
+export interface OptionsSchema {
+  readonly type: 'object';
+  readonly properties: Readonly<Record<string, object>>;
+  readonly required?: readonly string[];
+  readonly additionalProperties: false;
+  readonly description?: string;
+}
+
+/** What every contribution's `create` receives besides its options. */
+export interface PluginContext {
+  /** Seeded random stream for this contribution in this cell. */
+  readonly rng: Rng;
+  readonly logger: Logger;
+  /** The tensor backend that runs. */
+  readonly engine: EngineInfo;
+  /** Counts forward+backward examples; unlearners must stay within its limit. */
+  readonly meter: BudgetMeter;
+}
+
+/** The training recipe of the manifest, used for the poisoned and retrained models. */
+export interface TrainingRecipe {
+  readonly epochs: number;
+  readonly batchSize: number;
+  readonly learningRate: number;
+  readonly momentum: number;
+  readonly weightDecay: number;
+}
+
+/** Builds fresh models with weights drawn from the given rng. */
+export interface ModelFactory {
+  build(rng: Rng): ClassifierModel;
+}
+
+/** Input to an attack: the clean split and a way to build models (for surrogate-based attacks). */
+export interface AttackInput {
+  readonly data: DatasetSplit;
+  readonly models: ModelFactory;
+  readonly training: TrainingRecipe;
+}
+
+/** What an attack returns: the clean set S, the poison set P, and records for metrics. */
+export interface PoisonResult {
+  /** Training points kept clean (S). The poisoned model trains on S ∪ P, the retrained one on S. */
+  readonly clean: Examples;
+  /** The poison set P; it is the forget set given to unlearners. */
+  readonly poisons: Examples;
+  /** Typed records for metrics (noise, triggers, targets). */
+  readonly artifacts: Artifacts;
+  /** Forward+backward examples the attack itself used (surrogates, optimisation). */
+  readonly examplesUsed?: number;
+}
+
+/** The worker an attack's `create` returns. */
+export interface Attack {
+  poison(input: AttackInput): PoisonResult | Promise<PoisonResult>;
+  dispose?(): void;
+}
+
+/** Input to an unlearner. The model must not be mutated; return a new one. */
+export interface UnlearnInput {
+  readonly model: ClassifierModel;
+  /** The forget set U = P. */
+  readonly forget: Examples;
+  /** The retain set S. */
+  readonly retain: Examples;
+  readonly training: TrainingRecipe;
+  /** Builds fresh models (retraining-style methods). */
+  readonly models: ModelFactory;
+}
+
+/** The worker an unlearner's `create` returns. */
+export interface Unlearner {
+  unlearn(input: UnlearnInput): ClassifierModel | Promise<ClassifierModel>;
+  dispose?(): void;
+}
+
+/** Which model of a cell a metric is looking at. */
+export type ModelRole = 'poisoned' | 'retrained' | 'unlearned';
+
+/** Input to a metric. */
+export interface MetricInput {
+  readonly model: ClassifierModel;
+  readonly role: ModelRole;
+  readonly data: DatasetSplit;
+  /** Clean training points S. */
+  readonly clean: Examples;
+  /** Poison set P. */
+  readonly poisons: Examples;
+  readonly artifacts: Artifacts;
+}
+
+/** Extra scalar facts a metric reports beside its value. */
+export type MetricDetails = Readonly<Record<string, number | string | boolean | null>>;
+
+/** One number a metric reports; `name` distinguishes several from one metric (e.g. a control). */
+export interface MetricResult {
+  /** Suffix for secondary results: the stored metric key becomes `<key>:<name>`. */
+  readonly name?: string;
+  readonly value: number;
+  readonly details?: MetricDetails;
+}
+
+/** The worker a metric's `create` returns. */
+export interface Metric {
+  compute(input: MetricInput): MetricResult | MetricResult[] | Promise<MetricResult | MetricResult[]>;
+  dispose?(): void;
+}
+
+/** The worker a dataset's `create` returns. */
+export interface Dataset {
+  load(): DatasetSplit | Promise<DatasetSplit>;
+}
+
+/** Shape information a model factory is created for. */
+export interface ModelShape {
+  readonly inputShape: readonly number[];
+  readonly numClasses: number;
+}
+
+/** Fields shared by every contribution. `O` is the options type after defaults are applied. */
+export interface ContributionBase {
+  /** kebab-case id; addressed as `namespace/id`. */
+  readonly id: string;
+  /** One sentence shown by `unlearn-bench list`. */
+  readonly description: string;
+  /** JSON Schema of the options; every property has a description and a default. */
+  readonly optionsSchema: OptionsSchema;
+}
+
+/** A poisoning attack. */
+export interface AttackDefinition<O = unknown> extends ContributionBase {
+  readonly requires?: readonly Capability[];
+  create(options: O, ctx: PluginContext): Attack;
+}
+
+/** An unlearning method. */
+export interface UnlearnerDefinition<O = unknown> extends ContributionBase {
+  readonly requires?: readonly Capability[];
+  /**
+   * Set on `none` and `retrain`: the method's result equals the cell's poisoned or retrained
+   * model, which the runner computes once and reuses instead of calling `unlearn`.
+   */
+  readonly reference?: 'poisoned' | 'retrained';
+  create(options: O, ctx: PluginContext): Unlearner;
+}
+
+/** A metric computed on every model of a cell. */
+export interface MetricDefinition<O = unknown> extends ContributionBase {
+  readonly requires?: readonly Capability[];
+  create(options: O, ctx: PluginContext): Metric;
+}
+
+/** A model architecture. */
+export interface ModelDefinition<O = unknown> extends ContributionBase {
+  /** What models built by this definition can do. */
+  readonly capabilities: readonly Capability[];
+  create(options: O, shape: ModelShape, ctx: PluginContext): ModelFactory;
+}
+
+/** A dataset. */
+export interface DatasetDefinition<O = unknown> extends ContributionBase {
+  create(options: O, ctx: PluginContext): Dataset;
+}
+
+/** Identification of a plugin package. */
+export interface PluginMeta {
+  /** npm package name, e.g. `@someone/unlearn-bench-plugin-foo`. */
+  readonly name: string;
+  readonly version: string;
+  /** Prefix of every id this plugin contributes, e.g. `core`. */
+  readonly namespace: string;
+  /** Must equal the core's API_VERSION. */
+  readonly apiVersion: number;
+}
+
+/** A plugin: metadata and contributions of each kind. */
+export interface Plugin {
+  readonly meta: PluginMeta;
+  readonly attacks?: readonly AttackDefinition<never>[];
+  readonly unlearners?: readonly UnlearnerDefinition<never>[];
+  readonly metrics?: readonly MetricDefinition<never>[];
+  readonly models?: readonly ModelDefinition<never>[];
+  readonly datasets?: readonly DatasetDefinition<never>[];
+}
+
+/** The five kinds of contribution. */
+export type ContributionKind = 'attack' | 'unlearner' | 'metric' | 'model' | 'dataset';

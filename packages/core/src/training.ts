@@ -1,0 +1,216 @@
+/**
+ * Shared training and evaluation loops: minibatch SGD with momentum on softmax cross-entropy,
+ * accuracy, per-example losses and input gradients. Everything that allocates is tidied.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import './tf-gradients.ts';
+import type { BudgetMeter } from './budget.ts';
+import { exampleSize, type Examples } from './data.ts';
+import type { Logger } from './logger.ts';
+import type { ClassifierModel } from './model.ts';
+import type { TrainingRecipe } from './plugin/types.ts';
+import type { Rng } from './rng.ts';
+
+/** Inputs of the examples at `indices` (or all) as a tensor `[n, ...inputShape]`. */
+export function inputsTensor(examples: Examples, indices?: ArrayLike<number>): tf.Tensor {
+  const size = exampleSize(examples.inputShape);
+  if (!indices) return tf.tensor(examples.inputs, [examples.count, ...examples.inputShape], 'float32');
+  const buffer = new Float32Array(indices.length * size);
+  for (let i = 0; i < indices.length; i++) {
+    const j = indices[i];
+    buffer.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
+  }
+  return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
+}
+
+/** Labels of the examples at `indices` (or all) as an int32 tensor `[n]`. */
+export function labelsTensor(examples: Examples, indices?: ArrayLike<number>): tf.Tensor1D {
+  if (!indices) return tf.tensor1d(examples.labels, 'int32');
+  const out = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) out[i] = examples.labels[indices[i]];
+  return tf.tensor1d(out, 'int32');
+}
+
+/** Per-example softmax cross-entropy of `logits` `[n, c]` against integer `labels` `[n]`. */
+export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const logProbs = tf.logSoftmax(logits);
+    const oneHot = tf.oneHot(labels, logits.shape[1]);
+    return tf.neg(tf.sum(tf.mul(oneHot, logProbs), 1)) as tf.Tensor1D;
+  });
+}
+
+/** Mean softmax cross-entropy. */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.mean(crossEntropyPerExample(logits, labels)) as tf.Scalar);
+}
+
+/** Options of one SGD run; the recipe fields come from the manifest's `training`. */
+export interface SgdOptions extends TrainingRecipe {
+  readonly rng: Rng;
+  /** Counts every example through forward+backward. */
+  readonly meter: BudgetMeter;
+  readonly logger?: Logger;
+  /** Shown in progress output. */
+  readonly label?: string;
+  /** Stop once this many examples have been used (budgeted unlearning). */
+  readonly maxExamples?: number;
+  /** Variables to update (default: all of the model's parameters). */
+  readonly variables?: readonly tf.Variable[];
+  /**
+   * The minibatch objective to minimise (default: mean cross-entropy). Gradient ascent and
+   * mixed objectives plug in here.
+   */
+  readonly loss?: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar;
+}
+
+/** What a training run did. */
+export interface TrainReport {
+  readonly examples: number;
+  readonly steps: number;
+  readonly seconds: number;
+  readonly finalLoss: number;
+}
+
+/**
+ * Minibatch SGD with momentum (PyTorch convention: v ← μv + g + λw; w ← w − ηv) over
+ * `examples`, reshuffled every epoch with `rng`. Mutates `model`.
+ */
+export function trainSgd(model: ClassifierModel, examples: Examples, options: SgdOptions): TrainReport {
+  const variables = options.variables ?? model.parameters();
+  const objective = options.loss ?? ((m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D) => crossEntropy(m.logits(x), y));
+  const velocity = variables.map((v) => tf.zerosLike(v));
+  const maxExamples = options.maxExamples ?? Number.POSITIVE_INFINITY;
+  const start = performance.now();
+  let used = 0;
+  let steps = 0;
+  let lastLoss = Number.NaN;
+  try {
+    for (let epoch = 0; epoch < options.epochs && used < maxExamples; epoch++) {
+      const order = options.rng.permutation(examples.count);
+      let epochLoss = 0;
+      let epochBatches = 0;
+      const epochStart = performance.now();
+      let epochExamples = 0;
+      for (let offset = 0; offset < examples.count && used < maxExamples; offset += options.batchSize) {
+        const take = Math.min(options.batchSize, examples.count - offset, maxExamples - used);
+        const indices = order.subarray(offset, offset + take);
+        options.meter.spend(take);
+        const lossValue = sgdStep(model, examples, indices, variables, velocity, objective, options);
+        used += take;
+        epochExamples += take;
+        steps += 1;
+        epochLoss += lossValue;
+        epochBatches += 1;
+      }
+      lastLoss = epochLoss / Math.max(1, epochBatches);
+      const seconds = (performance.now() - epochStart) / 1000;
+      options.logger?.progress({
+        label: options.label ?? 'train',
+        epoch: epoch + 1,
+        epochs: options.epochs,
+        loss: lastLoss,
+        examplesPerSecond: epochExamples / Math.max(seconds, 1e-9),
+        fraction: Math.min(1, used / Math.min(maxExamples, options.epochs * examples.count)),
+      });
+    }
+  } finally {
+    tf.dispose(velocity);
+  }
+  return { examples: used, steps, seconds: (performance.now() - start) / 1000, finalLoss: lastLoss };
+}
+
+function sgdStep(
+  model: ClassifierModel,
+  examples: Examples,
+  indices: ArrayLike<number>,
+  variables: readonly tf.Variable[],
+  velocity: tf.Tensor[],
+  objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar,
+  recipe: TrainingRecipe,
+): number {
+  const lossTensor = tf.tidy(() => {
+    const x = inputsTensor(examples, indices);
+    const y = labelsTensor(examples, indices);
+    const { value, grads } = tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
+    variables.forEach((variable, i) => {
+      let g = grads[variable.name];
+      if (!g) return; // variable does not influence this objective
+      if (recipe.weightDecay > 0) g = tf.add(g, tf.mul(variable, recipe.weightDecay));
+      const v = recipe.momentum > 0 ? tf.add(tf.mul(velocity[i], recipe.momentum), g) : g;
+      if (recipe.momentum > 0) {
+        velocity[i].dispose();
+        velocity[i] = tf.keep(v);
+      }
+      variable.assign(tf.sub(variable, tf.mul(v, recipe.learningRate)));
+    });
+    return value;
+  });
+  const loss = lossTensor.dataSync()[0];
+  lossTensor.dispose();
+  return loss;
+}
+
+/** Applies `fn` to consecutive batches of at most `batchSize` examples; returns the results in order. */
+export function mapBatches<T>(examples: Examples, batchSize: number, fn: (x: tf.Tensor, y: tf.Tensor1D, offset: number) => T): T[] {
+  const out: T[] = [];
+  for (let offset = 0; offset < examples.count; offset += batchSize) {
+    const end = Math.min(examples.count, offset + batchSize);
+    const indices = Int32Array.from({ length: end - offset }, (_, i) => offset + i);
+    const x = inputsTensor(examples, indices);
+    const y = labelsTensor(examples, indices);
+    try {
+      out.push(fn(x, y, offset));
+    } finally {
+      x.dispose();
+      y.dispose();
+    }
+  }
+  return out;
+}
+
+/** Predicted class of every example. */
+export function predictClasses(model: ClassifierModel, examples: Examples, batchSize = 512): Int32Array {
+  const out = new Int32Array(examples.count);
+  mapBatches(examples, batchSize, (x, _y, offset) => {
+    const predicted = tf.tidy(() => tf.argMax(model.logits(x), 1));
+    out.set(predicted.dataSync() as Int32Array, offset);
+    predicted.dispose();
+  });
+  return out;
+}
+
+/** Fraction of examples classified correctly. */
+export function accuracy(model: ClassifierModel, examples: Examples, batchSize = 512): number {
+  if (examples.count === 0) return Number.NaN;
+  const predicted = predictClasses(model, examples, batchSize);
+  let correct = 0;
+  for (let i = 0; i < examples.count; i++) if (predicted[i] === examples.labels[i]) correct++;
+  return correct / examples.count;
+}
+
+/** Cross-entropy loss of every example. */
+export function perExampleLoss(model: ClassifierModel, examples: Examples, batchSize = 512): Float32Array {
+  const out = new Float32Array(examples.count);
+  mapBatches(examples, batchSize, (x, y, offset) => {
+    const losses = tf.tidy(() => crossEntropyPerExample(model.logits(x), y));
+    out.set(losses.dataSync() as Float32Array, offset);
+    losses.dispose();
+  });
+  return out;
+}
+
+/**
+ * ∇ₓ of each example's own cross-entropy loss, flat and row-aligned with `examples.inputs`
+ * (capability `input-gradients`). Batches sum the losses, which leaves each row's gradient its own.
+ */
+export function inputGradients(model: ClassifierModel, examples: Examples, batchSize = 256): Float32Array {
+  const out = new Float32Array(examples.inputs.length);
+  const size = exampleSize(examples.inputShape);
+  mapBatches(examples, batchSize, (x, y, offset) => {
+    const gradient = tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(crossEntropyPerExample(model.logits(input), y)))(x));
+    out.set(gradient.dataSync() as Float32Array, offset * size);
+    gradient.dispose();
+  });
+  return out;
+}

@@ -1,0 +1,94 @@
+/**
+ * Tensor engine set-up. Resolution order when nothing is forced: `tensorflow` (only if the user
+ * installed @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node) → `wasm` (with this project's extra
+ * kernels) → `cpu`. The returned EngineInfo says which backend runs and why.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@unlearn-bench/core';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
+import { EngineError, type BackendName, type EngineInfo } from '@unlearn-bench/core';
+import { registerWasmKernels } from './wasm-kernels.ts';
+
+/** `auto` picks the fastest backend that loads. */
+export type BackendChoice = BackendName | 'auto';
+
+/** Engine options. */
+export interface EngineOptions {
+  /** Backend to use; `auto` (default) tries tensorflow → wasm → cpu. */
+  readonly backend?: BackendChoice;
+}
+
+const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
+
+async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false; why: string }> {
+  const failures: string[] = [];
+  for (const pkg of TENSORFLOW_PACKAGES) {
+    try {
+      await import(pkg);
+      if (await tf.setBackend('tensorflow')) return { ok: true, pkg };
+      failures.push(`${pkg} loaded but the tensorflow backend did not initialise`);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      failures.push(
+        code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND'
+          ? `${pkg} is not installed`
+          : `${pkg} failed to load: ${(error as Error).message.split('\n')[0]}`,
+      );
+    }
+  }
+  return { ok: false, why: failures.join('; ') };
+}
+
+async function tryWasm(): Promise<{ ok: true } | { ok: false; why: string }> {
+  try {
+    await import('@tensorflow/tfjs-backend-wasm');
+    registerWasmKernels();
+    if (await tf.setBackend('wasm')) return { ok: true };
+    return { ok: false, why: 'the wasm backend did not initialise' };
+  } catch (error) {
+    return { ok: false, why: `wasm failed: ${(error as Error).message}` };
+  }
+}
+
+let current: EngineInfo | undefined;
+
+/**
+ * Selects and initialises the tensor backend. Calling it again with the same choice returns the
+ * same engine; a different forced choice switches backends.
+ */
+export async function createEngine(options: EngineOptions = {}): Promise<EngineInfo> {
+  const choice = options.backend ?? 'auto';
+  if (current && (choice === 'auto' || choice === current.backend) && tf.getBackend() === current.backend) return current;
+  const info = await resolve(choice);
+  await tf.ready();
+  current = info;
+  return info;
+}
+
+async function resolve(choice: BackendChoice): Promise<EngineInfo> {
+  if (choice === 'tensorflow') {
+    const result = await tryTensorflow();
+    if (!result.ok) {
+      throw new EngineError(`Backend 'tensorflow' was requested but is unavailable: ${result.why}. Install @tensorflow/tfjs-node (or -gpu) or use --backend wasm.`);
+    }
+    return { backend: 'tensorflow', reason: `forced; using ${result.pkg}`, threads: 0 };
+  }
+  if (choice === 'wasm') {
+    const result = await tryWasm();
+    if (!result.ok) throw new EngineError(`Backend 'wasm' was requested but is unavailable: ${result.why}. Use --backend cpu.`);
+    return { backend: 'wasm', reason: 'forced', threads: getThreadsCount() };
+  }
+  if (choice === 'cpu') {
+    await tf.setBackend('cpu');
+    return { backend: 'cpu', reason: 'forced (pure JavaScript, slow)', threads: 1 };
+  }
+  const tensorflow = await tryTensorflow();
+  if (tensorflow.ok) return { backend: 'tensorflow', reason: `auto: ${tensorflow.pkg} is installed`, threads: 0 };
+  const wasm = await tryWasm();
+  if (wasm.ok) {
+    return { backend: 'wasm', reason: `auto: ${tensorflow.why}, so wasm (SIMD) with project kernels`, threads: getThreadsCount() };
+  }
+  await tf.setBackend('cpu');
+  return { backend: 'cpu', reason: `auto: ${tensorflow.why}; ${wasm.why}; falling back to the pure-JS cpu backend`, threads: 1 };
+}
