@@ -84,3 +84,29 @@ export {
   inputGradients,
 } from './training.ts';
 export type { SgdOptions, TrainReport } from './training.ts';
+
+export { Registry } from './plugin/registry.ts';
+export type { RegistryEntry, DefinitionOf } from './plugin/registry.ts';
+export { getOrCreateValidator, formatAjvErrors } from './plugin/ajv.ts';
+export { closestMatch } from './suggest.ts';
+
+export { loadManifest, parseManifest, validateManifest, canonicalJson, hashJson } from './manifest/manifest.ts';
+export type { Manifest, PluginRef, ResolvedRef, Experiment } from './manifest/manifest.ts';
+export { experimentSchema } from './manifest/schema.ts';
+
+export { REGISTRY, ENGINE, LOGGER, CONTAINER } from './tokens.ts';
+export { createRootContainer } from './container.ts';
+export type { ContainerOptions } from './container.ts';
+
+export { Runner, formatDuration } from './runner/runner.ts';
+export type { RunOptions, RunSummary } from './runner/runner.ts';
+export { planCells, formatBudget } from './runner/plan.ts';
+export type { CellPlan, GroupPlan } from './runner/plan.ts';
+export { ResultsStore } from './runner/store.ts';
+export type { CellIdentity, MetricRow, CellCost, ResultRecord, StoredModel } from './runner/store.ts';
+export { aggregate, formatSummary } from './runner/summary.ts';
+export type { Aggregate } from './runner/summary.ts';
+export { saveWeights, loadWeights, writeFileAtomic } from './runner/files.ts';
+
+export { runCli } from './cli/cli.ts';
+export type { CliHost } from './cli/cli.ts';

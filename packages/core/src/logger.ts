@@ -10,6 +10,8 @@ export interface ProgressEvent {
   readonly examplesPerSecond?: number;
   /** Fraction of this step done, 0..1. */
   readonly fraction?: number;
+  /** Estimated seconds until this step finishes. */
+  readonly etaSeconds?: number;
 }
 
 /** Where messages go. Plugins log through `ctx.logger`, never `console`. */

@@ -105,13 +105,16 @@ export function trainSgd(model: ClassifierModel, examples: Examples, options: Sg
       }
       lastLoss = epochLoss / Math.max(1, epochBatches);
       const seconds = (performance.now() - epochStart) / 1000;
+      const planned = Math.min(maxExamples, options.epochs * examples.count);
+      const elapsed = (performance.now() - start) / 1000;
       options.logger?.progress({
         label: options.label ?? 'train',
         epoch: epoch + 1,
         epochs: options.epochs,
         loss: lastLoss,
         examplesPerSecond: epochExamples / Math.max(seconds, 1e-9),
-        fraction: Math.min(1, used / Math.min(maxExamples, options.epochs * examples.count)),
+        fraction: Math.min(1, used / planned),
+        etaSeconds: (elapsed / Math.max(1, used)) * Math.max(0, planned - used),
       });
     }
   } finally {

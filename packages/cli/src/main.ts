@@ -1,0 +1,18 @@
+/** Entry of the `unlearn-bench` bin: core's CLI with the built-in plugins and the TF.js engine. */
+import { createRequire } from 'node:module';
+import { runCli } from '@unlearn-bench/core';
+import { createEngine } from '@unlearn-bench/models';
+import { builtinPlugins } from './builtins.ts';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** Runs the CLI; resolves to the exit code. */
+export function main(argv: readonly string[]): Promise<number> {
+  return runCli(argv, {
+    plugins: builtinPlugins,
+    createEngine: (backend) => createEngine({ backend }),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    version,
+  });
+}

@@ -1,0 +1,207 @@
+/**
+ * The `unlearn-bench` command line. The bin (package @unlearn-bench/cli) supplies the built-in
+ * plugins and the engine factory, so core depends on no other package of ours.
+ *
+ * Exit codes: 0 success; 1 some cell failed (the others finished and are saved) or an unexpected
+ * error; 2 invalid input (usage, manifest, unknown plugin, unavailable backend).
+ */
+import { resolve } from 'node:path';
+import { createRootContainer } from '../container.ts';
+import type { BackendName, EngineInfo } from '../engine.ts';
+import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
+import type { Logger, ProgressEvent } from '../logger.ts';
+import { loadManifest } from '../manifest/manifest.ts';
+import { Registry } from '../plugin/registry.ts';
+import type { ContributionKind, Plugin } from '../plugin/types.ts';
+import { formatDuration, Runner } from '../runner/runner.ts';
+import { formatSummary } from '../runner/summary.ts';
+
+/** What the CLI needs from its host. */
+export interface CliHost {
+  /** Built-in plugins, registered before anything else. */
+  readonly plugins: readonly Plugin[];
+  /** Selects the tensor backend. */
+  createEngine(backend: BackendName | 'auto'): Promise<EngineInfo>;
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  /** Program version shown by --version. */
+  readonly version: string;
+}
+
+const USAGE = `Usage: unlearn-bench <command> [options]
+
+Commands:
+  run <manifest> [--out DIR] [--backend auto|wasm|cpu|tensorflow]
+                         Run an experiment; finished cells in DIR are kept and skipped.
+                         DIR defaults to runs/<experiment name>.
+  validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
+  list [kind]            Registered plugins with their options (kind: attack, unlearner,
+                         metric, model, dataset).
+
+Options:
+  --debug                Print stack traces and debug messages.
+  --quiet                Only warnings and the final table.
+  -h, --help             This help.
+  --version              Print the version.
+
+Exit codes: 0 success, 1 some cell failed (others are saved), 2 invalid input.`;
+
+interface ParsedArgs {
+  command: string | undefined;
+  positional: string[];
+  out?: string;
+  backend?: BackendName | 'auto';
+  debug: boolean;
+  quiet: boolean;
+  help: boolean;
+  version: boolean;
+}
+
+const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'];
+
+function parseArgs(argv: readonly string[]): ParsedArgs {
+  const parsed: ParsedArgs = { command: undefined, positional: [], debug: false, quiet: false, help: false, version: false };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined || next.startsWith('--')) throw new UsageError(`${arg} needs a value.`);
+      return next;
+    };
+    if (arg === '--out' || arg === '-o') parsed.out = value();
+    else if (arg.startsWith('--out=')) parsed.out = arg.slice(6);
+    else if (arg === '--backend' || arg.startsWith('--backend=')) {
+      const backend = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+      if (!BACKENDS.includes(backend)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${backend}'.`);
+      parsed.backend = backend as BackendName | 'auto';
+    } else if (arg === '--debug') parsed.debug = true;
+    else if (arg === '--quiet' || arg === '-q') parsed.quiet = true;
+    else if (arg === '--help' || arg === '-h') parsed.help = true;
+    else if (arg === '--version') parsed.version = true;
+    else if (arg.startsWith('-')) throw new UsageError(`Unknown option '${arg}'. Run 'unlearn-bench --help' for the options.`);
+    else if (parsed.command === undefined) parsed.command = arg;
+    else parsed.positional.push(arg);
+  }
+  return parsed;
+}
+
+function createCliLogger(stderr: NodeJS.WritableStream, options: { debug: boolean; quiet: boolean }): Logger {
+  const write = (text: string) => stderr.write(`${text}\n`);
+  return {
+    info: (message) => {
+      if (!options.quiet) write(message);
+    },
+    warn: (message) => write(`warning: ${message}`),
+    debug: (message) => {
+      if (options.debug) write(`debug: ${message}`);
+    },
+    progress: (event: ProgressEvent) => {
+      if (options.quiet) return;
+      const parts = [event.label];
+      if (event.epoch !== undefined) parts.push(`epoch ${event.epoch}/${event.epochs ?? '?'}`);
+      if (event.loss !== undefined) parts.push(`loss ${event.loss.toFixed(4)}`);
+      if (event.examplesPerSecond !== undefined) parts.push(`${Math.round(event.examplesPerSecond)} ex/s`);
+      if (event.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(event.etaSeconds)}`);
+      write(`  ${parts.join(' · ')}`);
+    },
+  };
+}
+
+function requireManifestArg(args: ParsedArgs): string {
+  const [manifest, ...extra] = args.positional;
+  if (!manifest) throw new UsageError(`'${args.command}' needs a manifest path, e.g. 'unlearn-bench ${args.command} manifests/quickstart.json'.`);
+  if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'.`);
+  return manifest;
+}
+
+function buildRegistry(plugins: readonly Plugin[]): Registry {
+  const registry = new Registry();
+  for (const plugin of plugins) registry.register(plugin);
+  return registry;
+}
+
+function listPlugins(registry: Registry, kindFilter: string | undefined): string {
+  const kinds: ContributionKind[] = ['dataset', 'model', 'attack', 'unlearner', 'metric'];
+  if (kindFilter !== undefined && !kinds.includes(kindFilter as ContributionKind)) {
+    throw new UsageError(`Unknown kind '${kindFilter}'. Kinds: ${kinds.join(', ')}.`);
+  }
+  const lines: string[] = [];
+  for (const kind of kinds.filter((k) => kindFilter === undefined || k === kindFilter)) {
+    lines.push(`${kind}s:`);
+    for (const entry of registry.list(kind)) {
+      const requires = (entry.definition as { requires?: readonly string[] }).requires ?? [];
+      const offers = (entry.definition as { capabilities?: readonly string[] }).capabilities ?? [];
+      lines.push(`  ${entry.key}  ${entry.definition.description}`);
+      if (requires.length > 0) lines.push(`      requires: ${requires.join(', ')}`);
+      if (offers.length > 0) lines.push(`      capabilities: ${offers.join(', ')}`);
+      for (const [name, schema] of Object.entries(entry.definition.optionsSchema.properties)) {
+        const s = schema as { type?: string | string[]; default?: unknown; description?: string; enum?: unknown[] };
+        const type = s.enum ? s.enum.map((v) => JSON.stringify(v)).join('|') : Array.isArray(s.type) ? s.type.join('|') : (s.type ?? 'any');
+        const fallback = 'default' in s ? ` = ${JSON.stringify(s.default)}` : ' (required)';
+        lines.push(`      ${name}: ${type}${fallback}  ${s.description ?? ''}`.trimEnd());
+      }
+    }
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function runCli(argv: readonly string[], host: CliHost): Promise<number> {
+  let debug = argv.includes('--debug');
+  try {
+    const args = parseArgs(argv);
+    debug = args.debug;
+    if (args.version) {
+      host.stdout.write(`${host.version}\n`);
+      return 0;
+    }
+    if (args.help || args.command === undefined || args.command === 'help') {
+      host.stdout.write(`${USAGE}\n`);
+      return args.command === undefined && !args.help ? 2 : 0;
+    }
+    const logger = createCliLogger(host.stderr, args);
+    switch (args.command) {
+      case 'validate': {
+        const path = requireManifestArg(args);
+        const experiment = loadManifest(path, buildRegistry(host.plugins));
+        const groups = experiment.seeds.length * experiment.attacks.length;
+        host.stdout.write(`${path}: valid (${experiment.name}; ${groups} seed × attack group(s), manifest hash ${experiment.hash.slice(0, 12)})\n`);
+        return 0;
+      }
+      case 'list': {
+        if (args.positional.length > 1) throw new UsageError(`Unexpected argument '${args.positional[1]}'.`);
+        host.stdout.write(listPlugins(buildRegistry(host.plugins), args.positional[0]));
+        return 0;
+      }
+      case 'run': {
+        const path = requireManifestArg(args);
+        const registry = buildRegistry(host.plugins);
+        const experiment = loadManifest(path, registry);
+        const engine = await host.createEngine(args.backend ?? experiment.backend);
+        const root = createRootContainer({ plugins: host.plugins, engine, logger });
+        const outDir = resolve(args.out ?? `runs/${experiment.name}`);
+        const summary = await root.resolve(Runner).run(experiment, { outDir });
+        host.stdout.write(`\n${formatSummary(summary.records)}\n\n`);
+        host.stdout.write(
+          `${summary.cellsComputed} cell(s) computed, ${summary.cellsSkipped} skipped (finished earlier), ${summary.failures.length} failed, in ${formatDuration(summary.seconds)}.\n` +
+            `Results: ${summary.resultsPath} and ${summary.databasePath}\n`,
+        );
+        if (summary.failures.length > 0) {
+          for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
+          return 1;
+        }
+        return 0;
+      }
+      default:
+        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list. Run 'unlearn-bench --help'.`);
+    }
+  } catch (error) {
+    const inputError = error instanceof InvalidManifestError || error instanceof UsageError || error instanceof EngineError || (error instanceof UnlearnBenchError && error.code === 'UB_UNKNOWN_PLUGIN');
+    const message = error instanceof Error ? error.message : String(error);
+    host.stderr.write(`error: ${message}\n`);
+    if (debug && error instanceof Error && error.stack) host.stderr.write(`${error.stack}\n`);
+    else if (!(error instanceof UnlearnBenchError)) host.stderr.write('(run with --debug for the stack trace)\n');
+    return inputError ? 2 : 1;
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * Manifest loading and two-stage validation: (1) the structure against
+ * `schema/experiment.schema.json`; (2) every `use` against the registry, every `options` against its
+ * plugin's own schema (defaults filled in), and every `requires` against the model's capabilities.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { InvalidManifestError, UnknownPluginError, type ManifestIssue } from '../errors.ts';
+import type { BackendName } from '../engine.ts';
+import type { Capability } from '../model.ts';
+import { formatAjvErrors, getOrCreateValidator } from '../plugin/ajv.ts';
+import type { DefinitionOf, Registry, RegistryEntry } from '../plugin/registry.ts';
+import type { ContributionKind, TrainingRecipe } from '../plugin/types.ts';
+import { parseJson } from './parse-json.ts';
+import { experimentSchema } from './schema.ts';
+
+/** A manifest entry `{ use, label?, options? }` as written. */
+export interface PluginRef {
+  use: string;
+  label?: string;
+  options?: Record<string, unknown>;
+}
+
+/** The manifest as written (after structural validation and schema defaults). */
+export interface Manifest {
+  $schema?: string;
+  name: string;
+  description?: string;
+  seeds: number[];
+  backend: BackendName | 'auto';
+  dataset: PluginRef;
+  model: PluginRef;
+  training: TrainingRecipe;
+  attacks: PluginRef[];
+  unlearners: PluginRef[];
+  budgets: number[];
+  metrics: PluginRef[];
+}
+
+/** A manifest entry resolved to its registered definition, with options defaulted and validated. */
+export interface ResolvedRef<K extends ContributionKind> {
+  readonly use: string;
+  readonly label: string;
+  readonly entry: RegistryEntry<K>;
+  readonly definition: DefinitionOf[K];
+  readonly options: Readonly<Record<string, unknown>>;
+}
+
+/** A fully validated experiment, ready to run. */
+export interface Experiment {
+  readonly name: string;
+  readonly description: string;
+  readonly seeds: readonly number[];
+  readonly backend: BackendName | 'auto';
+  readonly dataset: ResolvedRef<'dataset'>;
+  readonly model: ResolvedRef<'model'>;
+  readonly training: TrainingRecipe;
+  readonly attacks: readonly ResolvedRef<'attack'>[];
+  readonly unlearners: readonly ResolvedRef<'unlearner'>[];
+  readonly budgets: readonly number[];
+  readonly metrics: readonly ResolvedRef<'metric'>[];
+  /** sha256 of the resolved manifest (defaults filled in), canonical JSON. */
+  readonly hash: string;
+  /** The resolved manifest as plain JSON (what `hash` covers). */
+  readonly resolved: Readonly<Record<string, unknown>>;
+}
+
+/** JSON with object keys sorted, so equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** sha256 hex of the canonical JSON of `value`. */
+export function hashJson(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
+}
+
+/** Reads and validates a manifest file. Throws InvalidManifestError listing every problem. */
+export function loadManifest(path: string, registry: Registry): Experiment {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new InvalidManifestError(path, [{ path: '', message: code === 'ENOENT' ? 'file not found.' : `cannot read the file (${code ?? (error as Error).message}).` }]);
+  }
+  return parseManifest(text, registry, path);
+}
+
+/** Validates manifest text; `source` names it in errors. */
+export function parseManifest(text: string, registry: Registry, source = 'manifest'): Experiment {
+  const parsed = parseJson(text);
+  if (!parsed.ok) throw new InvalidManifestError(source, [parsed.issue]);
+  return validateManifest(parsed.value, registry, source);
+}
+
+/** Validates a manifest value (already parsed JSON). */
+export function validateManifest(value: unknown, registry: Registry, source = 'manifest'): Experiment {
+  const data = structuredClone(value);
+  const validate = getOrCreateValidator(experimentSchema);
+  if (!validate(data)) throw new InvalidManifestError(source, formatAjvErrors(validate.errors ?? [], data));
+  const manifest = data as Manifest;
+  const issues: ManifestIssue[] = [];
+
+  const resolve = <K extends ContributionKind>(kind: K, ref: PluginRef, path: string): ResolvedRef<K> | undefined => {
+    let entry: RegistryEntry<K>;
+    try {
+      entry = registry.get(kind, ref.use);
+    } catch (error) {
+      if (error instanceof UnknownPluginError) {
+        issues.push({ path: `${path}.use`, message: error.message });
+        return undefined;
+      }
+      throw error;
+    }
+    const options = structuredClone(ref.options ?? {});
+    const validateOptions = getOrCreateValidator(entry.definition.optionsSchema);
+    if (!validateOptions(options)) {
+      issues.push(...formatAjvErrors(validateOptions.errors ?? [], options, `${path}.options`));
+      return undefined;
+    }
+    const label = ref.label ?? (ref.use.startsWith('core/') ? ref.use.slice('core/'.length) : ref.use);
+    return { use: ref.use, label, entry, definition: entry.definition, options };
+  };
+
+  const dataset = resolve('dataset', manifest.dataset, 'dataset');
+  const model = resolve('model', manifest.model, 'model');
+  const attacks = manifest.attacks.map((ref, i) => resolve('attack', ref, `attacks[${i}]`));
+  const unlearners = manifest.unlearners.map((ref, i) => resolve('unlearner', ref, `unlearners[${i}]`));
+  const metrics = manifest.metrics.map((ref, i) => resolve('metric', ref, `metrics[${i}]`));
+
+  checkUniqueLabels(attacks, 'attacks', issues);
+  checkUniqueLabels(unlearners, 'unlearners', issues);
+  checkUniqueLabels(metrics, 'metrics', issues);
+
+  if (model) {
+    const offered = new Set<Capability>(model.definition.capabilities);
+    const check = (refs: readonly (ResolvedRef<'attack' | 'unlearner' | 'metric'> | undefined)[], field: string) =>
+      refs.forEach((ref, i) => {
+        const missing = (ref?.definition.requires ?? []).filter((c) => !offered.has(c));
+        if (ref && missing.length > 0) {
+          issues.push({
+            path: `${field}[${i}].use`,
+            message: `${ref.use} requires the capability ${missing.map((m) => `'${m}'`).join(', ')}, which model ${model.use} does not offer (it offers: ${[...offered].join(', ') || 'none'}). Choose another model or remove this entry.`,
+          });
+        }
+      });
+    check(attacks, 'attacks');
+    check(unlearners, 'unlearners');
+    check(metrics, 'metrics');
+  }
+
+  if (issues.length > 0) throw new InvalidManifestError(source, issues);
+
+  const training: TrainingRecipe = manifest.training; // momentum and weightDecay defaulted by the schema
+  const summary = (ref: ResolvedRef<ContributionKind>) => ({ use: ref.use, label: ref.label, options: ref.options });
+  const resolved = {
+    name: manifest.name,
+    seeds: manifest.seeds,
+    dataset: summary(dataset!),
+    model: summary(model!),
+    training,
+    attacks: attacks.map((a) => summary(a!)),
+    unlearners: unlearners.map((u) => summary(u!)),
+    budgets: manifest.budgets,
+    metrics: metrics.map((m) => summary(m!)),
+  };
+  return {
+    name: manifest.name,
+    description: manifest.description ?? '',
+    seeds: manifest.seeds,
+    backend: manifest.backend,
+    dataset: dataset!,
+    model: model!,
+    training,
+    attacks: attacks as ResolvedRef<'attack'>[],
+    unlearners: unlearners as ResolvedRef<'unlearner'>[],
+    budgets: manifest.budgets,
+    metrics: metrics as ResolvedRef<'metric'>[],
+    hash: hashJson(resolved),
+    resolved,
+  };
+}
+
+function checkUniqueLabels(refs: readonly (ResolvedRef<ContributionKind> | undefined)[], field: string, issues: ManifestIssue[]): void {
+  const seen = new Map<string, number>();
+  refs.forEach((ref, i) => {
+    if (!ref) return;
+    const first = seen.get(ref.label);
+    if (first !== undefined) {
+      issues.push({
+        path: `${field}[${i}]`,
+        message: `label '${ref.label}' is already used by ${field}[${first}]. Give one of them a distinct "label".`,
+      });
+    } else seen.set(ref.label, i);
+  });
+}

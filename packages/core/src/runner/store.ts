@@ -1,0 +1,211 @@
+/**
+ * The results store: an embedded SQLite database (`results.db`) in the output folder, written one
+ * cell per transaction, and a long-format export (`results.jsonl`) rewritten atomically after each
+ * cell. A cell present in the store is finished and is never recomputed.
+ */
+import Database from 'better-sqlite3';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { StoreError } from '../errors.ts';
+import type { MetricDetails, ModelRole } from '../plugin/types.ts';
+import { writeFileAtomic } from './files.ts';
+
+/** Identity of one cell (one model of one seed × attack, and unlearner × budget). */
+export interface CellIdentity {
+  readonly key: string;
+  readonly groupKey: string;
+  readonly seed: number;
+  readonly attack: string;
+  readonly unlearner: string;
+  readonly budget: number | null;
+  readonly role: ModelRole;
+}
+
+/** One metric value of a finished cell. */
+export interface MetricRow {
+  readonly metric: string;
+  readonly value: number;
+  readonly details?: MetricDetails;
+}
+
+/** Compute used to produce a cell's model. */
+export interface CellCost {
+  /** Examples through forward+backward. */
+  readonly examples: number;
+  readonly seconds: number;
+  /** The budget's limit in examples (unlearned models), else null. */
+  readonly budgetExamples: number | null;
+}
+
+/** One line of `results.jsonl`. */
+export interface ResultRecord {
+  readonly experiment: string;
+  readonly cell: string;
+  readonly seed: number;
+  readonly attack: string;
+  readonly unlearner: string;
+  readonly budget: number | null;
+  readonly role: ModelRole;
+  readonly metric: string;
+  readonly value: number | null;
+  readonly details: MetricDetails | null;
+  readonly examples: number;
+  readonly seconds: number;
+  readonly budgetExamples: number | null;
+  readonly backend: string;
+  readonly manifestHash: string;
+}
+
+/** A trained reference model cached in the output folder. */
+export interface StoredModel {
+  readonly path: string;
+  readonly examples: number;
+  readonly seconds: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  experiment TEXT NOT NULL,
+  manifest_hash TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT,
+  info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cells (
+  key TEXT PRIMARY KEY,
+  group_key TEXT NOT NULL,
+  run_id INTEGER NOT NULL,
+  experiment TEXT NOT NULL,
+  seed INTEGER NOT NULL,
+  attack TEXT NOT NULL,
+  unlearner TEXT NOT NULL,
+  budget REAL,
+  role TEXT NOT NULL,
+  examples INTEGER NOT NULL,
+  seconds REAL NOT NULL,
+  budget_examples INTEGER,
+  backend TEXT NOT NULL,
+  manifest_hash TEXT NOT NULL,
+  finished_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS results (
+  cell_key TEXT NOT NULL REFERENCES cells(key),
+  metric TEXT NOT NULL,
+  value REAL,
+  details TEXT,
+  PRIMARY KEY (cell_key, metric)
+);
+CREATE TABLE IF NOT EXISTS models (
+  group_key TEXT NOT NULL,
+  role TEXT NOT NULL,
+  path TEXT NOT NULL,
+  examples INTEGER NOT NULL,
+  seconds REAL NOT NULL,
+  PRIMARY KEY (group_key, role)
+);
+CREATE TABLE IF NOT EXISTS failures (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  cell_key TEXT NOT NULL,
+  message TEXT NOT NULL,
+  at TEXT NOT NULL
+);
+`;
+
+/** Opens (creating if needed) the store in `dir`. */
+export class ResultsStore {
+  readonly dir: string;
+  private readonly db: Database.Database;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    try {
+      mkdirSync(dir, { recursive: true });
+      this.db = new Database(join(dir, 'results.db'));
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.exec(SCHEMA);
+    } catch (error) {
+      throw new StoreError(`Cannot open the results store in '${dir}': ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Records the start of a run and returns its id. */
+  startRun(experiment: string, manifestHash: string, info: object): number {
+    const result = this.db
+      .prepare('INSERT INTO runs (experiment, manifest_hash, started_at, info) VALUES (?, ?, ?, ?)')
+      .run(experiment, manifestHash, new Date().toISOString(), JSON.stringify(info));
+    return Number(result.lastInsertRowid);
+  }
+
+  /** Marks a run finished. */
+  finishRun(runId: number): void {
+    this.db.prepare('UPDATE runs SET finished_at = ? WHERE id = ?').run(new Date().toISOString(), runId);
+  }
+
+  /** Whether the cell is finished. */
+  hasCell(key: string): boolean {
+    return this.db.prepare('SELECT 1 FROM cells WHERE key = ?').get(key) !== undefined;
+  }
+
+  /** Writes a finished cell and its metric rows in one transaction. */
+  writeCell(runId: number, cell: CellIdentity, meta: { experiment: string; backend: string; manifestHash: string }, cost: CellCost, rows: readonly MetricRow[]): void {
+    const insertCell = this.db.prepare(
+      `INSERT INTO cells (key, group_key, run_id, experiment, seed, attack, unlearner, budget, role, examples, seconds, budget_examples, backend, manifest_hash, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    const insertResult = this.db.prepare('INSERT INTO results (cell_key, metric, value, details) VALUES (?, ?, ?, ?)');
+    this.db.transaction(() => {
+      insertCell.run(
+        cell.key, cell.groupKey, runId, meta.experiment, cell.seed, cell.attack, cell.unlearner, cell.budget, cell.role,
+        cost.examples, cost.seconds, cost.budgetExamples, meta.backend, meta.manifestHash, new Date().toISOString(),
+      );
+      for (const row of rows) {
+        insertResult.run(cell.key, row.metric, Number.isFinite(row.value) ? row.value : null, row.details ? JSON.stringify(row.details) : null);
+      }
+    })();
+  }
+
+  /** Records a failed cell (it stays unfinished and is retried on the next run). */
+  recordFailure(runId: number, cellKey: string, message: string): void {
+    this.db.prepare('INSERT INTO failures (run_id, cell_key, message, at) VALUES (?, ?, ?, ?)').run(runId, cellKey, message, new Date().toISOString());
+  }
+
+  /** A cached reference model of a group, if one was saved. */
+  getModel(groupKey: string, role: ModelRole): StoredModel | undefined {
+    const row = this.db.prepare('SELECT path, examples, seconds FROM models WHERE group_key = ? AND role = ?').get(groupKey, role) as StoredModel | undefined;
+    return row && existsSync(join(this.dir, row.path)) ? { ...row, path: join(this.dir, row.path) } : undefined;
+  }
+
+  /** Remembers a reference model saved at `relativePath` (inside the store's folder). */
+  putModel(groupKey: string, role: ModelRole, relativePath: string, examples: number, seconds: number): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO models (group_key, role, path, examples, seconds) VALUES (?, ?, ?, ?, ?)')
+      .run(groupKey, role, relativePath, examples, seconds);
+  }
+
+  /** Every stored result, in a stable order. */
+  records(): ResultRecord[] {
+    const rows = this.db
+      .prepare(
+        `SELECT c.experiment, c.key AS cell, c.seed, c.attack, c.unlearner, c.budget, c.role, r.metric, r.value, r.details,
+                c.examples, c.seconds, c.budget_examples AS budgetExamples, c.backend, c.manifest_hash AS manifestHash
+         FROM results r JOIN cells c ON c.key = r.cell_key
+         ORDER BY c.attack, c.seed, CASE c.role WHEN 'poisoned' THEN 0 WHEN 'retrained' THEN 1 ELSE 2 END, c.unlearner, c.budget, r.metric`,
+      )
+      .all() as (Omit<ResultRecord, 'details'> & { details: string | null })[];
+    return rows.map((row) => ({ ...row, details: row.details ? (JSON.parse(row.details) as MetricDetails) : null }));
+  }
+
+  /** Rewrites `results.jsonl` from the database, atomically. */
+  exportJsonl(): string {
+    const path = join(this.dir, 'results.jsonl');
+    writeFileAtomic(path, this.records().map((r) => JSON.stringify(r)).join('\n') + '\n');
+    return path;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * `core/gd`: gradient descent on the retain set ("fine-tuning"), one of the baselines of
+ * Pawelczyk et al. (ICLR 2025, arXiv 2406.17216). Runs SGD on the retain set until the budget is
+ * spent; hyper-parameters default to the experiment's training recipe.
+ */
+import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
+
+/** Options of `core/gd`. */
+export interface GdOptions {
+  /** Learning rate; null uses the training recipe's. @default null */
+  readonly learningRate: number | null;
+  /** Batch size; null uses the training recipe's. @default null */
+  readonly batchSize: number | null;
+  /** Momentum; null uses the training recipe's. @default null */
+  readonly momentum: number | null;
+}
+
+/** `core/gd`: fine-tune on the retain set within the budget. */
+export const gdUnlearner = defineUnlearner<GdOptions>({
+  id: 'gd',
+  description: 'Gradient descent: keep training the poisoned model on the retain set until the budget is spent.',
+  requires: ['parameters'],
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
+      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
+      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+    },
+  },
+  create(options, ctx) {
+    return {
+      unlearn({ model, retain, training }) {
+        const copy = model.clone();
+        const maxExamples = ctx.meter.remaining;
+        if (!Number.isFinite(maxExamples)) throw new RangeError('core/gd needs a finite budget');
+        trainSgd(copy, retain, {
+          ...training,
+          learningRate: options.learningRate ?? training.learningRate,
+          batchSize: options.batchSize ?? training.batchSize,
+          momentum: options.momentum ?? training.momentum,
+          epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
+          maxExamples,
+          rng: ctx.rng,
+          meter: ctx.meter,
+          logger: ctx.logger,
+          label: 'gd',
+        });
+        return copy;
+      },
+    };
+  },
+});
