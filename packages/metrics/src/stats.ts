@@ -23,7 +23,7 @@ export function twoSidedP(z: number): number {
   return Math.min(1, erfc(Math.abs(z) / Math.SQRT2));
 }
 
-/** Φ⁻¹(p) by Acklam's rational approximation refined with one Halley step (|error| < 1e-9). */
+/** Φ⁻¹(p) by Acklam's rational approximation refined with one Halley step (accurate to ~1e-7, the accuracy of erfc). */
 export function normalQuantile(p: number): number {
   if (!(p > 0 && p < 1)) throw new RangeError(`quantile needs 0 < p < 1, got ${p}`);
   const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];

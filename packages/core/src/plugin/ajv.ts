@@ -84,7 +84,7 @@ export function formatAjvErrors(errors: readonly ErrorObject[], data: unknown, b
         break;
       }
       case 'type':
-        message = `expected ${(error.params as { type: string }).type}, got ${describeValue(value)}.`;
+        message = `expected ${String((error.params as { type: string | string[] }).type).split(',').join(' or ')}, got ${describeValue(value)}.`;
         break;
       case 'enum': {
         const allowed = (error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v));

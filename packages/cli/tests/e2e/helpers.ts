@@ -1,0 +1,64 @@
+/** Helpers for end-to-end tests: run the CLI in-process or as the real bin. */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+
+/** The repository root. */
+export const repoRoot = resolve(import.meta.dirname, '../../../..');
+/** The `unlearn-bench` bin. */
+export const binPath = resolve(import.meta.dirname, '../../bin/unlearn-bench.js');
+
+/** A new temporary folder. */
+export function tempDir(prefix = 'ub-e2e-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** Writes `content` (a string, or an object as JSON) to a new temp file and returns its path. */
+export function writeManifest(content: string | object, name = 'manifest.json'): string {
+  const path = join(tempDir(), name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+/** Runs the CLI in this process, capturing output. */
+export async function runInProcess(argv: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const { runCli } = await import('@unlearn-bench/core');
+  const { builtinPlugins } = await import('../../src/builtins.ts');
+  const { createEngine } = await import('@unlearn-bench/models');
+  const code = await runCli(argv, {
+    plugins: builtinPlugins,
+    createEngine: (backend) => createEngine({ backend }),
+    stdout: stdout as unknown as NodeJS.WritableStream,
+    stderr: stderr as unknown as NodeJS.WritableStream,
+    version: 'test',
+  });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** Runs the real bin as a child process. */
+export function runBin(argv: readonly string[], options: { cwd?: string; onStderr?: (text: string) => void } = {}): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>; kill: (signal: NodeJS.Signals) => void } {
+  const child = spawn(process.execPath, [binPath, ...argv], { cwd: options.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+    options.onStderr?.(stderr);
+  });
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolveDone) =>
+    child.on('close', (code, signal) => resolveDone({ code, signal, stdout, stderr })),
+  );
+  return { done, kill: (signal) => child.kill(signal) };
+}
