@@ -22,6 +22,8 @@ export function editDistance(a: string, b: string): number {
 export function closestMatch(input: string, candidates: readonly string[]): string | undefined {
   const bare = candidates.find((c) => c.split('/').pop() === input);
   if (bare) return bare;
+  const initials = candidates.find((c) => input.length >= 2 && camelInitials(c) === input.toLowerCase());
+  if (initials) return initials;
   let best: string | undefined;
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
@@ -33,4 +35,9 @@ export function closestMatch(input: string, candidates: readonly string[]): stri
   }
   const tolerance = Math.max(2, Math.floor(input.length / 3));
   return bestDistance <= tolerance ? best : undefined;
+}
+
+/** `learningRate` → `lr`, `batchSize` → `bs`. */
+function camelInitials(name: string): string {
+  return (name[0] + name.slice(1).replace(/[^A-Z]/g, '')).toLowerCase();
 }

@@ -6,7 +6,7 @@
  * the store atomically. Finished cells are skipped on rerun.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import { createBudgetMeter } from '../budget.ts';
@@ -75,6 +75,7 @@ export class Runner {
     const groups = planCells(experiment, this.engine.backend);
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
     mkdirSync(join(options.outDir, 'models'), { recursive: true });
+    removeStaleTemporaries(options.outDir);
     const store = new ResultsStore(options.outDir);
     const failures: { cell: string; message: string }[] = [];
     let computed = 0;
@@ -296,6 +297,13 @@ export class Runner {
       }
     }
     return rows;
+  }
+}
+
+/** Deletes half-written files (`*.tmp-<pid>`) left by a run that was killed mid-write. */
+function removeStaleTemporaries(outDir: string): void {
+  for (const dir of [outDir, join(outDir, 'models')]) {
+    for (const name of readdirSync(dir)) if (/\.tmp-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
   }
 }
 

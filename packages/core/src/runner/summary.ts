@@ -32,11 +32,16 @@ export function aggregate(records: readonly ResultRecord[]): Aggregate[] {
   });
 }
 
-function formatNumber(value: number): string {
+function decimalsFor(value: number): number {
+  const magnitude = Math.abs(value);
+  return magnitude >= 100 ? 1 : magnitude >= 10 ? 2 : magnitude >= 1 ? 3 : 4;
+}
+
+function formatNumber(value: number, decimals = decimalsFor(value)): string {
   if (!Number.isFinite(value)) return 'n/a';
   const magnitude = Math.abs(value);
-  if (magnitude !== 0 && (magnitude >= 1e5 || magnitude < 1e-3)) return value.toExponential(2);
-  return value.toFixed(magnitude >= 100 ? 1 : magnitude >= 10 ? 2 : 3);
+  if (magnitude !== 0 && (magnitude >= 1e6 || magnitude < 1e-4)) return value.toExponential(2);
+  return value.toFixed(decimals);
 }
 
 /** Renders the aggregates as plain-text tables, one per attack. */
@@ -58,7 +63,7 @@ export function formatSummary(records: readonly ResultRecord[]): string {
       ...metrics.map((metric) => {
         const a = rows.find((r) => r.unlearner === m.unlearner && r.budget === m.budget && r.metric === metric);
         if (!a) return '';
-        return a.n > 1 ? `${formatNumber(a.mean)} ± ${formatNumber(a.std)}` : formatNumber(a.mean);
+        return a.n > 1 ? `${formatNumber(a.mean)} ± ${formatNumber(a.std, decimalsFor(a.mean))}` : formatNumber(a.mean);
       }),
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
