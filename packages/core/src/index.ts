@@ -60,6 +60,7 @@ export type {
   Metric,
   Dataset,
   ContributionBase,
+  PaperReference,
   AttackDefinition,
   UnlearnerDefinition,
   MetricDefinition,
@@ -108,5 +109,5 @@ export { aggregate, formatSummary } from './runner/summary.ts';
 export type { Aggregate } from './runner/summary.ts';
 export { saveWeights, loadWeights, writeFileAtomic } from './runner/files.ts';
 
-export { runCli } from './cli/cli.ts';
+export { runCli, pluginReference } from './cli/cli.ts';
 export type { CliHost } from './cli/cli.ts';

@@ -1,3 +1,13 @@
 /** @unlearn-bench/models: tensor engine, model architectures and datasets. */
 export { createEngine } from './engine/index.ts';
 export type { BackendChoice, EngineOptions } from './engine/index.ts';
+
+export { mlpModel } from './mlp/index.ts';
+export type { MlpOptions } from './mlp/index.ts';
+export { cnnSmallModel } from './cnn-small/index.ts';
+export type { CnnSmallOptions } from './cnn-small/index.ts';
+export { mnistDataset } from './mnist/index.ts';
+export type { MnistOptions } from './mnist/index.ts';
+export { syntheticImagesDataset } from './synthetic-images/index.ts';
+export type { SyntheticImagesOptions } from './synthetic-images/index.ts';
+export { modelsPlugin } from './plugin.ts';

@@ -27,6 +27,7 @@ export interface GaussianOptions {
 export const gaussianAttack = defineAttack<GaussianOptions>({
   id: 'gaussian',
   description: 'Gaussian poisoning: k training inputs x become x + N(0, σ²I) with labels kept; the noise is recorded for GUS.',
+  references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
   optionsSchema: {
     type: 'object',
     additionalProperties: false,

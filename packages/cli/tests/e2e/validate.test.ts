@@ -92,3 +92,11 @@ describe('unlearn-bench list', () => {
     expect(stdout).toContain('      requires: input-gradients');
   });
 });
+
+describe('docs/plugins.md', () => {
+  it('matches `unlearn-bench list --markdown` (regenerate it after changing a plugin)', async () => {
+    const { code, stdout } = await runInProcess(['list', '--markdown']);
+    expect(code).toBe(0);
+    expect(readFileSync(join(repoRoot, 'docs/plugins.md'), 'utf8')).toBe(stdout);
+  });
+});

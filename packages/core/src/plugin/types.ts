@@ -142,6 +142,14 @@ export interface ContributionBase {
   readonly description: string;
   /** JSON Schema of the options; every property has a description and a default. */
   readonly optionsSchema: OptionsSchema;
+  /** Papers the contribution implements (shown in the generated plugin reference). */
+  readonly references?: readonly PaperReference[];
+}
+
+/** A paper a contribution follows. */
+export interface PaperReference {
+  readonly title: string;
+  readonly url: string;
 }
 
 /** A poisoning attack. */

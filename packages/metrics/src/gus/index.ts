@@ -60,6 +60,7 @@ export function summarizeScores(scores: Float64Array, skipped: number, sigma: nu
 export const gusMetric = defineMetric<GusOptions>({
   id: 'gus',
   description: 'Gaussian Unlearning Score: z = √k·mean ⟨ξ, ∇ₓℓ⟩/(σ‖∇ₓℓ‖) over Gaussian poisons (negative = poison remembered; N(0,1) null).',
+  references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
   requires: ['input-gradients'],
   optionsSchema: {
     type: 'object',

@@ -51,18 +51,27 @@ async function tryWasm(): Promise<{ ok: true } | { ok: false; why: string }> {
   }
 }
 
-let current: EngineInfo | undefined;
+/**
+ * Selects the pure-JS cpu backend. It prints "Hi, looks like you are running TensorFlow.js in
+ * Node.js…" on its first use; when we pick it deliberately (the reason says why), that advice is noise.
+ */
+async function useCpu(): Promise<void> {
+  if (!(await tf.setBackend('cpu'))) throw new EngineError('The cpu backend did not initialise.');
+  (tf.backend() as { firstUse?: boolean }).firstUse = false;
+}
+
+let current: { choice: BackendChoice; info: EngineInfo } | undefined;
 
 /**
- * Selects and initialises the tensor backend. Calling it again with the same choice returns the
- * same engine; a different forced choice switches backends.
+ * Selects and initialises the tensor backend. Calling it again with the same choice (or naming the
+ * backend that runs) returns the same engine; any other choice resolves again.
  */
 export async function createEngine(options: EngineOptions = {}): Promise<EngineInfo> {
   const choice = options.backend ?? 'auto';
-  if (current && (choice === 'auto' || choice === current.backend) && tf.getBackend() === current.backend) return current;
+  if (current && (choice === current.choice || choice === current.info.backend) && tf.getBackend() === current.info.backend) return current.info;
   const info = await resolve(choice);
   await tf.ready();
-  current = info;
+  current = { choice, info };
   return info;
 }
 
@@ -80,7 +89,7 @@ async function resolve(choice: BackendChoice): Promise<EngineInfo> {
     return { backend: 'wasm', reason: 'forced', threads: getThreadsCount() };
   }
   if (choice === 'cpu') {
-    await tf.setBackend('cpu');
+    await useCpu();
     return { backend: 'cpu', reason: 'forced (pure JavaScript, slow)', threads: 1 };
   }
   const tensorflow = await tryTensorflow();
@@ -89,6 +98,6 @@ async function resolve(choice: BackendChoice): Promise<EngineInfo> {
   if (wasm.ok) {
     return { backend: 'wasm', reason: `auto: ${tensorflow.why}, so wasm (SIMD) with project kernels`, threads: getThreadsCount() };
   }
-  await tf.setBackend('cpu');
+  await useCpu();
   return { backend: 'cpu', reason: `auto: ${tensorflow.why}; ${wasm.why}; falling back to the pure-JS cpu backend`, threads: 1 };
 }

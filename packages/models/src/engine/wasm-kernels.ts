@@ -1,17 +1,61 @@
 /**
- * Kernels the stock wasm backend lacks, registered once. Conv2DBackpropFilter is needed to train
- * convolutional nets on wasm.
+ * Kernels this project gives the wasm backend, registered before it initialises:
+ * - Conv2DBackpropFilter, which stock wasm lacks (needed to train conv nets);
+ * - faster replacements for Conv2DBackpropInput (stride 1, as an XNNPACK convolution) and for
+ *   BatchMatMul with transposed operands, which stock wasm runs as scalar loops;
+ * - a MaxPoolGrad that agrees with the cpu backend (the stock one drops the gradient of windows
+ *   whose values are all ≤ 0, and breaks ties differently), and a Sum over leading axes (the bias
+ *   gradient) that skips the stock kernel's transpose.
+ * The filter gradient, MaxPoolGrad and Sum run hand-written SIMD code (simd-kernels.wat) on the
+ * backend's heap. Replacements keep the stock kernel's setup function and delegate to it where
+ * they do not apply.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.ts';
+import { batchMatMulKernel } from './batch-mat-mul.ts';
+import { conv2dBackpropFilterKernel, setFilterGradFormulation } from './conv2d-backprop-filter.ts';
+import { conv2dBackpropInputKernel } from './conv2d-backprop-input.ts';
+import { maxPoolGradKernel } from './max-pool-grad.ts';
+import { sumKernel } from './sum.ts';
+import { rememberStockKernel } from './wasm-util.ts';
 
-let registered = false;
+/**
+ * `fast`: everything above. `baseline`: stock wasm kernels plus the first, per-tap filter gradient
+ * (what this project had before; for benchmarks and comparisons only).
+ */
+export type WasmKernelSet = 'fast' | 'baseline';
 
-/** Registers the project's extra wasm kernels (idempotent). */
+const REPLACED: Record<string, tf.KernelFunc> = {
+  Conv2DBackpropInput: conv2dBackpropInputKernel,
+  BatchMatMul: batchMatMulKernel,
+  MaxPoolGrad: maxPoolGradKernel,
+  Sum: sumKernel,
+};
+
+let installed: WasmKernelSet | undefined;
+
+/** Registers the project's extra wasm kernels (idempotent; the `fast` set). */
 export function registerWasmKernels(): void {
-  if (registered) return;
-  registered = true;
+  if (installed === undefined) useWasmKernels('fast');
+}
+
+/** Switches between the project's kernels and the stock ones (see WasmKernelSet). */
+export function useWasmKernels(set: WasmKernelSet): void {
+  if (installed === set) return;
+  for (const [kernelName, kernelFunc] of Object.entries(REPLACED)) {
+    const stock = rememberStockKernel(kernelName);
+    if (!stock) continue;
+    tf.unregisterKernel(kernelName, 'wasm');
+    tf.registerKernel(set === 'fast' ? { ...stock, kernelFunc } : stock);
+  }
+  // A later tfjs-backend-wasm may bring its own filter gradient; keep it if so.
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
     tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel });
   }
+  setFilterGradFormulation(set === 'fast' ? 'auto' : 'perTap');
+  installed = set;
+}
+
+/** The kernel set in use, if any. */
+export function wasmKernelSet(): WasmKernelSet | undefined {
+  return installed;
 }

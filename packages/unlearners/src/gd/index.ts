@@ -19,6 +19,7 @@ export interface GdOptions {
 export const gdUnlearner = defineUnlearner<GdOptions>({
   id: 'gd',
   description: 'Gradient descent: keep training the poisoned model on the retain set until the budget is spent.',
+  references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
   requires: ['parameters'],
   optionsSchema: {
     type: 'object',

@@ -1,0 +1,56 @@
+/**
+ * `mlp`: a plain multi-layer perceptron. The input is flattened, each hidden layer is dense + ReLU,
+ * and a final dense layer gives the logits. Layers are named `dense1` … `denseN`.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
+import { buildModel, dense, denseLayer, MODEL_CAPABILITIES, type Architecture } from '../layers.ts';
+
+/** Options of `mlp`. */
+export interface MlpOptions {
+  /** Widths of the hidden layers, input to output. @default [512, 512] */
+  readonly hidden: readonly number[];
+}
+
+function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
+  const inputs = exampleSize(shape.inputShape);
+  const widths = [inputs, ...options.hidden, shape.numClasses];
+  return {
+    id: 'mlp',
+    inputShape: [...shape.inputShape],
+    numClasses: shape.numClasses,
+    layers: widths.slice(1).map((units, i) => denseLayer(`dense${i + 1}`, widths[i], units)),
+    forward(x, weights) {
+      let h = tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
+      weights.forEach((layer, i) => {
+        h = dense(h, layer);
+        if (i < weights.length - 1) h = tf.relu(h);
+      });
+      return h;
+    },
+  };
+}
+
+/** `mlp`: fully connected ReLU network on flattened inputs. */
+export const mlpModel = defineModel<MlpOptions>({
+  id: 'mlp',
+  description: 'Multi-layer perceptron: flattened input, dense + ReLU hidden layers, dense logits.',
+  capabilities: MODEL_CAPABILITIES,
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      hidden: {
+        type: 'array',
+        items: { type: 'integer', minimum: 1, maximum: 16384 },
+        maxItems: 16,
+        default: [512, 512],
+        description: 'Widths of the hidden layers, input to output; [] gives a linear (softmax regression) model.',
+      },
+    },
+  },
+  create(options, shape) {
+    const architecture = mlpArchitecture(options, shape);
+    return { build: (rng) => buildModel(architecture, rng) };
+  },
+});

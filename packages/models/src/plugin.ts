@@ -1,0 +1,16 @@
+/** The built-in models and datasets as a plugin (namespace `core`). */
+import { createRequire } from 'node:module';
+import { API_VERSION, definePlugin } from '@unlearn-bench/core';
+import { cnnSmallModel } from './cnn-small/index.ts';
+import { mlpModel } from './mlp/index.ts';
+import { mnistDataset } from './mnist/index.ts';
+import { syntheticImagesDataset } from './synthetic-images/index.ts';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+/** `core/mlp`, `core/cnn-small`, `core/mnist`, `core/synthetic-images`. */
+export const modelsPlugin = definePlugin({
+  meta: { name: '@unlearn-bench/models', version, namespace: 'core', apiVersion: API_VERSION },
+  models: [mlpModel, cnnSmallModel],
+  datasets: [mnistDataset, syntheticImagesDataset],
+});
