@@ -104,7 +104,7 @@ export type { RunOptions, RunSummary } from './runner/runner.ts';
 export { planCells, formatBudget } from './runner/plan.ts';
 export type { CellPlan, GroupPlan } from './runner/plan.ts';
 export { ResultsStore } from './runner/store.ts';
-export type { CellIdentity, MetricRow, CellCost, ResultRecord, StoredModel } from './runner/store.ts';
+export type { CellIdentity, CellMeta, MetricRow, CellCost, ResultRecord, StoredModel } from './runner/store.ts';
 export { aggregate, formatSummary } from './runner/summary.ts';
 export type { Aggregate } from './runner/summary.ts';
 export { saveWeights, loadWeights, writeFileAtomic } from './runner/files.ts';

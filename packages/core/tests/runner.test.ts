@@ -54,6 +54,7 @@ describe('Runner', () => {
     // The poisoned model learned the flipped labels far more than the model that never saw them.
     for (let i = 0; i < 2; i++) expect(poisoned[i].value).toBeGreaterThan(retrained[i].value + 0.2);
     expect(lines.every((l) => typeof l.seed === 'number' && l.attack === 'fx/flip' && 'budget' in l && 'details' in l)).toBe(true);
+    expect(lines.every((l) => l.attackExamples === 0 && l.attackSeconds >= 0 && l.backend === 'cpu' && l.manifestHash.length === 64)).toBe(true);
     const metrics = new Set(lines.map((l) => l.metric));
     expect([...metrics].sort()).toEqual(['fx/accuracy', 'fx/poison-rate', 'fx/poison-rate:clean']);
   });

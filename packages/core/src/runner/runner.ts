@@ -24,7 +24,7 @@ import { trainSgd } from '../training.ts';
 import { loadWeights, saveWeights, writeFileAtomic } from './files.ts';
 import { formatBudget, planCells, type CellPlan, type GroupPlan } from './plan.ts';
 import { Scope } from './scope.ts';
-import { ResultsStore, type CellCost, type MetricRow, type ResultRecord } from './store.ts';
+import { ResultsStore, type CellCost, type CellMeta, type MetricRow, type ResultRecord } from './store.ts';
 
 /** Where and how to run. */
 export interface RunOptions {
@@ -50,6 +50,7 @@ interface GroupState {
   readonly data: DatasetSplit;
   readonly rng: Rng;
   readonly poison: PoisonResult;
+  readonly attackSeconds: number;
   readonly factory: ModelFactory;
   readonly poisoned: ClassifierModel;
   readonly poisonedCost: CellCost;
@@ -192,8 +193,10 @@ export class Runner {
     const attack = scope.track(
       await callPlugin(attackRef.use, 'create', () => attackRef.definition.create(attackRef.options as never, this.context(rng.fork(`attack:${attackRef.label}`), `${label} · attack`))),
     );
+    const attackStart = performance.now();
     const poison = await callPlugin(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training }));
-    this.logger.info(`${label}: attack ${attackRef.use} made ${poison.poisons.count} poison(s); clean set ${poison.clean.count}`);
+    const attackSeconds = (performance.now() - attackStart) / 1000;
+    this.logger.info(`${label}: attack ${attackRef.use} made ${poison.poisons.count} poison(s) in ${attackSeconds.toFixed(1)} s; clean set ${poison.clean.count}`);
 
     const metrics = [];
     for (const ref of experiment.metrics) {
@@ -210,6 +213,7 @@ export class Runner {
       data,
       rng,
       poison,
+      attackSeconds,
       factory,
       poisoned: poisoned.model,
       poisonedCost: poisoned.cost,
@@ -244,7 +248,7 @@ export class Runner {
   }
 
   private async runCell(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
-    const meta = { experiment: experiment.name, backend: this.engine.backend, manifestHash: experiment.hash };
+    const meta = this.cellMeta(experiment, state);
     if (cell.role === 'poisoned') {
       store.writeCell(runId, cell, meta, state.poisonedCost, await this.measure(state, state.poisoned, 'poisoned'));
     } else if (cell.role === 'retrained') {
@@ -256,7 +260,7 @@ export class Runner {
   }
 
   private async runUnlearner(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
-    const meta = { experiment: experiment.name, backend: this.engine.backend, manifestHash: experiment.hash };
+    const meta = this.cellMeta(experiment, state);
     const ref = cell.unlearnerRef!;
     const limit = Math.floor(cell.budget! * state.retrainedCost.examples);
     const cellContainer = groupContainer.createChildContainer();
@@ -284,6 +288,16 @@ export class Runner {
     } finally {
       await cellContainer.dispose();
     }
+  }
+
+  private cellMeta(experiment: Experiment, state: GroupState): CellMeta {
+    return {
+      experiment: experiment.name,
+      backend: this.engine.backend,
+      manifestHash: experiment.hash,
+      attackExamples: state.poison.examplesUsed ?? 0,
+      attackSeconds: state.attackSeconds,
+    };
   }
 
   private async measure(state: GroupState, model: ClassifierModel, role: ModelRole): Promise<MetricRow[]> {

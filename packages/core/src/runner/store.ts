@@ -54,6 +54,18 @@ export interface ResultRecord {
   readonly budgetExamples: number | null;
   readonly backend: string;
   readonly manifestHash: string;
+  /** Forward+backward examples and seconds the attack itself used (same for a whole group). */
+  readonly attackExamples: number;
+  readonly attackSeconds: number;
+}
+
+/** Facts shared by every cell of a group. */
+export interface CellMeta {
+  readonly experiment: string;
+  readonly backend: string;
+  readonly manifestHash: string;
+  readonly attackExamples: number;
+  readonly attackSeconds: number;
 }
 
 /** A trained reference model cached in the output folder. */
@@ -85,6 +97,8 @@ CREATE TABLE IF NOT EXISTS cells (
   examples INTEGER NOT NULL,
   seconds REAL NOT NULL,
   budget_examples INTEGER,
+  attack_examples INTEGER NOT NULL,
+  attack_seconds REAL NOT NULL,
   backend TEXT NOT NULL,
   manifest_hash TEXT NOT NULL,
   finished_at TEXT NOT NULL
@@ -150,16 +164,18 @@ export class ResultsStore {
   }
 
   /** Writes a finished cell and its metric rows in one transaction. */
-  writeCell(runId: number, cell: CellIdentity, meta: { experiment: string; backend: string; manifestHash: string }, cost: CellCost, rows: readonly MetricRow[]): void {
+  writeCell(runId: number, cell: CellIdentity, meta: CellMeta, cost: CellCost, rows: readonly MetricRow[]): void {
     const insertCell = this.db.prepare(
-      `INSERT INTO cells (key, group_key, run_id, experiment, seed, attack, unlearner, budget, role, examples, seconds, budget_examples, backend, manifest_hash, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO cells (key, group_key, run_id, experiment, seed, attack, unlearner, budget, role, examples, seconds, budget_examples,
+                          attack_examples, attack_seconds, backend, manifest_hash, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertResult = this.db.prepare('INSERT INTO results (cell_key, metric, value, details) VALUES (?, ?, ?, ?)');
     this.db.transaction(() => {
       insertCell.run(
         cell.key, cell.groupKey, runId, meta.experiment, cell.seed, cell.attack, cell.unlearner, cell.budget, cell.role,
-        cost.examples, cost.seconds, cost.budgetExamples, meta.backend, meta.manifestHash, new Date().toISOString(),
+        cost.examples, cost.seconds, cost.budgetExamples, meta.attackExamples, meta.attackSeconds, meta.backend, meta.manifestHash,
+        new Date().toISOString(),
       );
       for (const row of rows) {
         insertResult.run(cell.key, row.metric, Number.isFinite(row.value) ? row.value : null, row.details ? JSON.stringify(row.details) : null);
@@ -190,7 +206,8 @@ export class ResultsStore {
     const rows = this.db
       .prepare(
         `SELECT c.experiment, c.key AS cell, c.seed, c.attack, c.unlearner, c.budget, c.role, r.metric, r.value, r.details,
-                c.examples, c.seconds, c.budget_examples AS budgetExamples, c.backend, c.manifest_hash AS manifestHash
+                c.examples, c.seconds, c.budget_examples AS budgetExamples, c.backend, c.manifest_hash AS manifestHash,
+                c.attack_examples AS attackExamples, c.attack_seconds AS attackSeconds
          FROM results r JOIN cells c ON c.key = r.cell_key
          ORDER BY c.attack, c.seed, CASE c.role WHEN 'poisoned' THEN 0 WHEN 'retrained' THEN 1 ELSE 2 END, c.unlearner, c.budget, r.metric`,
       )
