@@ -1,5 +1,6 @@
 /** Entry of the `unlearn-bench` bin: core's CLI with the built-in plugins and the TF.js engine. */
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { runCli } from '@unlearn-bench/core';
 import { createEngine } from '@unlearn-bench/models';
 import { builtinPlugins } from './builtins.ts';
@@ -14,5 +15,6 @@ export function main(argv: readonly string[]): Promise<number> {
     stdout: process.stdout,
     stderr: process.stderr,
     version,
+    binPath: fileURLToPath(new URL('../bin/unlearn-bench.js', import.meta.url)),
   });
 }

@@ -43,6 +43,7 @@ export async function runInProcess(argv: readonly string[]): Promise<{ code: num
     stdout: stdout as unknown as NodeJS.WritableStream,
     stderr: stderr as unknown as NodeJS.WritableStream,
     version: 'test',
+    binPath,
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }

@@ -31,12 +31,12 @@ const comparable = (rows: Record<string, unknown>[]) =>
 describe('resume after SIGKILL', () => {
   it('completes with identical results and recomputes no finished cell', async () => {
     const reference = tempDir();
-    const full = await runBin(['run', manifest, '--out', reference, '--backend', 'wasm']).done;
+    const full = await runBin(['run', manifest, '--out', reference, '--backend', 'wasm', '--workers', '1']).done;
     expect(full.code).toBe(0);
 
     const out = tempDir();
     let killed = false;
-    const first = runBin(['run', manifest, '--out', out, '--backend', 'wasm'], {
+    const first = runBin(['run', manifest, '--out', out, '--backend', 'wasm', '--workers', '1'], {
       onStderr: (text) => {
         // Kill while seed 2's models train: seed 1's five cells are finished by then.
         if (!killed && text.includes('seed 2 · gaussian · poisoned · epoch 5/')) {
@@ -55,7 +55,7 @@ describe('resume after SIGKILL', () => {
     // The export on disk is complete JSON lines for exactly those cells.
     expect(new Set(readJsonl(out).map((r) => r.cell))).toEqual(new Set(finishedBefore));
 
-    const second = await runBin(['run', manifest, '--out', out, '--backend', 'wasm']).done;
+    const second = await runBin(['run', manifest, '--out', out, '--backend', 'wasm', '--workers', '1']).done;
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('5 cell(s) computed, 5 skipped (finished earlier), 0 failed');
     expect(second.stderr).toContain('5 cell(s) already finished');
@@ -70,5 +70,13 @@ describe('resume after SIGKILL', () => {
     check.close();
     expect(byRun).toEqual([{ run_id: 1, n: 5 }, { run_id: 2, n: 5 }]);
     expect([...readdirSync(out), ...readdirSync(join(out, 'models'))].filter((f) => f.includes('.tmp-'))).toEqual([]);
+
+    // Two worker processes give exactly the sequential results.
+    const parallel = tempDir();
+    const split = await runBin(['run', manifest, '--out', parallel, '--backend', 'wasm', '--workers', '2']).done;
+    expect(split.code).toBe(0);
+    expect(split.stderr).toContain('2 unfinished seed × attack group(s) over 2 worker processes');
+    expect(split.stdout).toContain('10 cell(s) computed, 0 skipped (finished earlier), 0 failed');
+    expect(comparable(readJsonl(parallel))).toEqual(comparable(readJsonl(reference)));
   });
 });

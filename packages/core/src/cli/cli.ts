@@ -5,15 +5,20 @@
  * Exit codes: 0 success; 1 some cell failed (the others finished and are saved) or an unexpected
  * error; 2 invalid input (usage, manifest, unknown plugin, unavailable backend).
  */
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
 import type { BackendName, EngineInfo } from '../engine.ts';
 import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
 import type { Logger, ProgressEvent } from '../logger.ts';
-import { loadManifest } from '../manifest/manifest.ts';
+import { loadManifest, type Experiment } from '../manifest/manifest.ts';
 import { Registry } from '../plugin/registry.ts';
 import type { ContributionKind, Plugin } from '../plugin/types.ts';
+import { planCells } from '../runner/plan.ts';
 import { formatDuration, Runner } from '../runner/runner.ts';
+import { ResultsStore, type ResultRecord } from '../runner/store.ts';
+import { runWorkers } from '../runner/workers.ts';
 import { formatSummary } from '../runner/summary.ts';
 
 /** What the CLI needs from its host. */
@@ -26,14 +31,17 @@ export interface CliHost {
   readonly stderr: NodeJS.WritableStream;
   /** Program version shown by --version. */
   readonly version: string;
+  /** The script that starts this CLI, for `--workers` child processes. */
+  readonly binPath: string;
 }
 
 const USAGE = `Usage: unlearn-bench <command> [options]
 
 Commands:
-  run <manifest> [--out DIR] [--backend auto|wasm|cpu|tensorflow]
+  run <manifest> [--out DIR] [--backend auto|wasm|cpu|tensorflow] [--workers N]
                          Run an experiment; finished cells in DIR are kept and skipped.
-                         DIR defaults to runs/<experiment name>.
+                         DIR defaults to runs/<experiment name>. Seed × attack groups run in
+                         N worker processes (default: the number of cores).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
   list [kind] [--markdown]
                          Registered plugins with their options (kind: attack, unlearner,
@@ -57,6 +65,8 @@ interface ParsedArgs {
   help: boolean;
   version: boolean;
   markdown: boolean;
+  workers?: number;
+  shard?: { index: number; count: number };
 }
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'];
@@ -81,6 +91,16 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--help' || arg === '-h') parsed.help = true;
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
+    else if (arg === '--workers' || arg.startsWith('--workers=')) {
+      const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+      const workers = Number(text);
+      if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${text}'.`);
+      parsed.workers = workers;
+    } else if (arg === '--shard') {
+      const match = /^(\d+)\/(\d+)$/.exec(value());
+      if (!match || Number(match[1]) >= Number(match[2])) throw new UsageError('--shard must be i/N with 0 ≤ i < N.');
+      parsed.shard = { index: Number(match[1]), count: Number(match[2]) };
+    }
     else if (arg.startsWith('-')) throw new UsageError(`Unknown option '${arg}'. Run 'unlearn-bench --help' for the options.`);
     else if (parsed.command === undefined) parsed.command = arg;
     else parsed.positional.push(arg);
@@ -190,6 +210,49 @@ function listPlugins(registry: Registry, kindFilter: string | undefined): string
   return lines.join('\n');
 }
 
+function countFinishedCells(experiment: Experiment, backend: string, outDir: string): number {
+  if (!existsSync(join(outDir, 'results.db'))) return 0;
+  const store = new ResultsStore(outDir);
+  try {
+    return planCells(experiment, backend).reduce((n, g) => n + g.cells.filter((c) => store.hasCell(c.key)).length, 0);
+  } finally {
+    store.close();
+  }
+}
+
+function countPendingGroups(experiment: Experiment, backend: string, outDir: string): number {
+  const groups = planCells(experiment, backend);
+  if (!existsSync(join(outDir, 'results.db'))) return groups.length;
+  const store = new ResultsStore(outDir);
+  try {
+    return groups.filter((g) => g.cells.some((c) => !store.hasCell(c.key))).length;
+  } finally {
+    store.close();
+  }
+}
+
+/** Prints the summary table and totals; returns the exit code (1 if any cell failed). */
+function report(
+  host: CliHost,
+  records: readonly ResultRecord[],
+  computed: number,
+  skipped: number,
+  failures: readonly { cell: string; message: string }[],
+  seconds: number,
+  resultsPath: string,
+  databasePath: string,
+  failuresPrinted = false,
+): number {
+  host.stdout.write(`\n${formatSummary(records)}\n\n`);
+  host.stdout.write(
+    `${computed} cell(s) computed, ${skipped} skipped (finished earlier), ${failures.length} failed, in ${formatDuration(seconds)}.\n` +
+      `Results: ${resultsPath} and ${databasePath}\n`,
+  );
+  if (failures.length === 0) return 0;
+  if (!failuresPrinted) for (const failure of failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
+  return 1;
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: readonly string[], host: CliHost): Promise<number> {
   let debug = argv.includes('--debug');
@@ -226,17 +289,42 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const engine = await host.createEngine(args.backend ?? experiment.backend);
         const root = createRootContainer({ plugins: host.plugins, engine, logger });
         const outDir = resolve(args.out ?? `runs/${experiment.name}`);
-        const summary = await root.resolve(Runner).run(experiment, { outDir });
-        host.stdout.write(`\n${formatSummary(summary.records)}\n\n`);
-        host.stdout.write(
-          `${summary.cellsComputed} cell(s) computed, ${summary.cellsSkipped} skipped (finished earlier), ${summary.failures.length} failed, in ${formatDuration(summary.seconds)}.\n` +
-            `Results: ${summary.resultsPath} and ${summary.databasePath}\n`,
-        );
-        if (summary.failures.length > 0) {
+        if (args.shard) {
+          // A worker of a parent run: compute this shard's cells; the parent prints the table.
+          // Stop if the parent goes away (even by SIGKILL), so no orphan keeps writing.
+          process.on('disconnect', () => process.exit(130));
+          process.channel?.unref(); // the channel alone must not keep the worker alive
+          const summary = await root.resolve(Runner).run(experiment, { outDir, shard: args.shard });
           for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
-          return 1;
+          return summary.failures.length > 0 ? 1 : 0;
         }
-        return 0;
+        const pendingGroups = countPendingGroups(experiment, engine.backend, outDir);
+        const workers = Math.min(args.workers ?? availableParallelism(), pendingGroups);
+        if (workers <= 1) {
+          const summary = await root.resolve(Runner).run(experiment, { outDir });
+          return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath);
+        }
+        const start = performance.now();
+        const finishedBefore = countFinishedCells(experiment, engine.backend, outDir);
+        logger.info(`backend: ${engine.backend} (${engine.reason})`);
+        logger.info(`${experiment.name}: ${pendingGroups} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
+        const codes = await runWorkers(
+          { binPath: host.binPath, manifestPath: resolve(path), outDir, backend: engine.backend, workers, debug: args.debug, quiet: args.quiet },
+          host.stderr,
+        );
+        const store = new ResultsStore(outDir);
+        try {
+          const keys = new Set(planCells(experiment, engine.backend).flatMap((g) => g.cells.map((c) => c.key)));
+          const records = store.records().filter((r) => keys.has(r.cell));
+          const finished = new Set(records.map((r) => r.cell)).size;
+          const failures = [...keys].filter((key) => !store.hasCell(key)).map((cell) => ({ cell, message: 'failed in a worker (see its messages above)' }));
+          const resultsPath = store.exportJsonl();
+          const seconds = (performance.now() - start) / 1000;
+          const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), true);
+          return codes.some((c) => c === 2) ? 2 : Math.max(code, codes.some((c) => c !== 0) ? 1 : 0);
+        } finally {
+          store.close();
+        }
       }
       default:
         throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list. Run 'unlearn-bench --help'.`);

@@ -137,6 +137,7 @@ export class ResultsStore {
     try {
       mkdirSync(dir, { recursive: true });
       this.db = new Database(join(dir, 'results.db'));
+      this.db.pragma('busy_timeout = 30000'); // worker processes share the database
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
       this.db.exec(SCHEMA);

@@ -1,0 +1,44 @@
+/**
+ * Worker processes for one machine: the groups of a run (seed × attack, each independent) are
+ * split round-robin over N child processes of the same CLI (`run --shard i/N`), which share the
+ * output folder's SQLite store. The parent waits, then reads the store.
+ */
+import { spawn } from 'node:child_process';
+
+/** What the parent needs to start its workers. */
+export interface WorkerLaunch {
+  /** The CLI script to run in each child (the `unlearn-bench` bin). */
+  readonly binPath: string;
+  readonly manifestPath: string;
+  readonly outDir: string;
+  /** The backend the parent resolved, so every worker computes the same cell keys. */
+  readonly backend: string;
+  readonly workers: number;
+  readonly debug: boolean;
+  readonly quiet: boolean;
+}
+
+/** Runs `launch.workers` children and resolves to their exit codes; their stderr is prefixed. */
+export async function runWorkers(launch: WorkerLaunch, stderr: NodeJS.WritableStream): Promise<number[]> {
+  const children = Array.from({ length: launch.workers }, (_, index) => {
+    const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--shard', `${index}/${launch.workers}`];
+    if (launch.debug) args.push('--debug');
+    if (launch.quiet) args.push('--quiet');
+    // The IPC channel closes if the parent dies, and the worker then stops (see the CLI's --shard).
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    let pending = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) stderr.write(`[worker ${index + 1}] ${line}\n`);
+    });
+    return new Promise<number>((resolve) =>
+      child.on('close', (code, signal) => {
+        if (pending) stderr.write(`[worker ${index + 1}] ${pending}\n`);
+        resolve(code ?? (signal ? 1 : 0));
+      }),
+    );
+  });
+  return Promise.all(children);
+}
