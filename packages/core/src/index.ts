@@ -94,6 +94,7 @@ export { closestMatch } from './suggest.ts';
 export { loadManifest, parseManifest, validateManifest, canonicalJson, hashJson } from './manifest/manifest.ts';
 export type { Manifest, PluginRef, ResolvedRef, Experiment } from './manifest/manifest.ts';
 export { experimentSchema } from './manifest/schema.ts';
+export { importPlugin, loadManifestPlugins, resolvePluginSpecifier } from './manifest/plugins.ts';
 
 export { REGISTRY, ENGINE, LOGGER, CONTAINER } from './tokens.ts';
 export { createRootContainer } from './container.ts';

@@ -35,7 +35,7 @@ describe('unlearn-bench validate', () => {
     ['an unknown dataset', variant((m) => (m.dataset.use = 'core/cifar-10')), ['dataset.use: Unknown dataset \'core/cifar-10\'. Known datasets: core/mnist, core/synthetic-images.']],
     ['a wrong type', variant((m) => (m.seeds = '1')), ['seeds: expected array, got the string "1". (Seeds to repeat the whole experiment with; results are reported as mean ± std over them.)']],
     ['a non-integer seed', variant((m) => (m.seeds = [1.5])), ['seeds[0]: expected integer, got number 1.5.']],
-    ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics."]],
+    ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics."]],
     ['an unknown plugin option', variant((m) => (m.unlearners[2].options = { lr: 0.1 })), ["unlearners[2].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum."]],
     ['an out-of-range training value', variant((m) => (m.training.momentum = 1.5)), ['training.momentum: must be < 1, got number 1.5. (SGD momentum.)']],
     ['a missing required field', variant((m) => delete m.model), ["model: missing required property 'model'."]],

@@ -13,6 +13,7 @@ import type { BackendName, EngineInfo } from '../engine.ts';
 import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
 import type { Logger, ProgressEvent } from '../logger.ts';
 import { loadManifest, type Experiment } from '../manifest/manifest.ts';
+import { loadManifestPlugins } from '../manifest/plugins.ts';
 import { Registry } from '../plugin/registry.ts';
 import type { ContributionKind, Plugin } from '../plugin/types.ts';
 import { planCells } from '../runner/plan.ts';
@@ -271,7 +272,8 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
     switch (args.command) {
       case 'validate': {
         const path = requireManifestArg(args);
-        const experiment = loadManifest(path, buildRegistry(host.plugins));
+        const plugins = [...host.plugins, ...(await loadManifestPlugins(path))];
+        const experiment = loadManifest(path, buildRegistry(plugins));
         const groups = experiment.seeds.length * experiment.attacks.length;
         host.stdout.write(`${path}: valid (${experiment.name}; ${groups} seed × attack group(s), manifest hash ${experiment.hash.slice(0, 12)})\n`);
         return 0;
@@ -284,10 +286,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       }
       case 'run': {
         const path = requireManifestArg(args);
-        const registry = buildRegistry(host.plugins);
-        const experiment = loadManifest(path, registry);
+        const plugins = [...host.plugins, ...(await loadManifestPlugins(path))];
+        const experiment = loadManifest(path, buildRegistry(plugins));
         const engine = await host.createEngine(args.backend ?? experiment.backend);
-        const root = createRootContainer({ plugins: host.plugins, engine, logger });
+        const root = createRootContainer({ plugins, engine, logger });
         const outDir = resolve(args.out ?? `runs/${experiment.name}`);
         if (args.shard) {
           // A worker of a parent run: compute this shard's cells; the parent prints the table.
@@ -330,7 +332,11 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list. Run 'unlearn-bench --help'.`);
     }
   } catch (error) {
-    const inputError = error instanceof InvalidManifestError || error instanceof UsageError || error instanceof EngineError || (error instanceof UnlearnBenchError && error.code === 'UB_UNKNOWN_PLUGIN');
+    const inputError =
+      error instanceof InvalidManifestError ||
+      error instanceof UsageError ||
+      error instanceof EngineError ||
+      (error instanceof UnlearnBenchError && ['UB_UNKNOWN_PLUGIN', 'UB_INVALID_PLUGIN', 'UB_DUPLICATE_PLUGIN'].includes(error.code));
     const message = error instanceof Error ? error.message : String(error);
     host.stderr.write(`error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) host.stderr.write(`${error.stack}\n`);

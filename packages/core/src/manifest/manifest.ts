@@ -26,6 +26,7 @@ export interface Manifest {
   $schema?: string;
   name: string;
   description?: string;
+  plugins: string[];
   seeds: number[];
   backend: BackendName | 'auto';
   dataset: PluginRef;
@@ -50,6 +51,8 @@ export interface ResolvedRef<K extends ContributionKind> {
 export interface Experiment {
   readonly name: string;
   readonly description: string;
+  /** Plugin specifiers the manifest names (loaded before validation by `loadManifestPlugins`). */
+  readonly plugins: readonly string[];
   readonly seeds: readonly number[];
   readonly backend: BackendName | 'auto';
   readonly dataset: ResolvedRef<'dataset'>;
@@ -163,6 +166,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
   const summary = (ref: ResolvedRef<ContributionKind>) => ({ use: ref.use, label: ref.label, options: ref.options });
   const resolved = {
     name: manifest.name,
+    plugins: manifest.plugins,
     seeds: manifest.seeds,
     dataset: summary(dataset!),
     model: summary(model!),
@@ -175,6 +179,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
   return {
     name: manifest.name,
     description: manifest.description ?? '',
+    plugins: manifest.plugins,
     seeds: manifest.seeds,
     backend: manifest.backend,
     dataset: dataset!,
