@@ -55,6 +55,7 @@ export type {
   Unlearner,
   ModelRole,
   MetricInput,
+  ModelCost,
   MetricDetails,
   MetricResult,
   Metric,

@@ -63,7 +63,16 @@ describe('GUS on a model that never trained', () => {
     const poison = await gaussianAttack.create({ count: 300, fraction: 0.05, sigma: 1 }, { ...ctx, rng: createRng(seed).fork('attack') }).poison({ data, models: undefined as never, training: undefined as never });
     const model = mlpModel.create({ hidden: [64] }, { inputShape: [28, 28, 1], numClasses: 10 }, ctx).build(createRng(seed).fork('init'));
     try {
-      const results = await gusMetric.create({ control: false, batchSize: 256 }, ctx).compute({ model, role: 'retrained', data, clean: poison.clean, poisons: poison.poisons, artifacts: poison.artifacts });
+      const results = await gusMetric.create({ control: false, batchSize: 256 }, ctx).compute({
+        model,
+        role: 'retrained',
+        data,
+        clean: poison.clean,
+        poisons: poison.poisons,
+        artifacts: poison.artifacts,
+        references: { poisoned: model, retrained: model },
+        cost: { examples: 0, seconds: 0, retrainExamples: 0, retrainSeconds: 0 },
+      });
       const [gus] = Array.isArray(results) ? results : [results];
       expect(Math.abs(gus.value)).toBeLessThan(3);
       expect(poison.artifacts).toBeInstanceOf(Artifacts);

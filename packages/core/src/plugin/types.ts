@@ -104,6 +104,18 @@ export interface MetricInput {
   /** Poison set P. */
   readonly poisons: Examples;
   readonly artifacts: Artifacts;
+  /** The group's poisoned and retrained models (read-only: never mutate or dispose them). */
+  readonly references: { readonly poisoned: ClassifierModel; readonly retrained: ClassifierModel };
+  /** Compute that produced `model`, and what training the retrained model cost. */
+  readonly cost: ModelCost;
+}
+
+/** Forward+backward examples and wall time of a model, beside the retrained model's. */
+export interface ModelCost {
+  readonly examples: number;
+  readonly seconds: number;
+  readonly retrainExamples: number;
+  readonly retrainSeconds: number;
 }
 
 /** Extra scalar facts a metric reports beside its value. */

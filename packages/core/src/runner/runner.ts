@@ -17,7 +17,7 @@ import { childLogger, type Logger } from '../logger.ts';
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
 import type { ClassifierModel } from '../model.ts';
 import type { Registry } from '../plugin/registry.ts';
-import type { Metric, ModelFactory, ModelRole, PluginContext, PoisonResult } from '../plugin/types.ts';
+import type { Metric, MetricInput, ModelFactory, ModelRole, PluginContext, PoisonResult } from '../plugin/types.ts';
 import { createRng, type Rng } from '../rng.ts';
 import { CONTAINER, ENGINE, LOGGER, REGISTRY } from '../tokens.ts';
 import { trainSgd } from '../training.ts';
@@ -212,8 +212,7 @@ export class Runner {
 
     const trained = (role: ModelRole, examples: Examples) => this.trainReference(experiment, group, role, examples, factory, rng, scope, store);
     const poisoned = trained('poisoned', concatExamples(poison.clean, poison.poisons));
-    const retrainedNeeded = todo.some((c) => c.role !== 'poisoned');
-    const retrained = retrainedNeeded ? trained('retrained', poison.clean) : undefined;
+    const retrained = trained('retrained', poison.clean);
     return {
       group,
       data,
@@ -224,8 +223,8 @@ export class Runner {
       poisoned: poisoned.model,
       poisonedCost: poisoned.cost,
       poisonedPath: poisoned.path,
-      retrained: retrained?.model ?? poisoned.model,
-      retrainedCost: retrained?.cost ?? { examples: Number.NaN, seconds: Number.NaN, budgetExamples: null },
+      retrained: retrained.model,
+      retrainedCost: retrained.cost,
       metrics,
     };
   }
@@ -256,9 +255,9 @@ export class Runner {
   private async runCell(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
     const meta = this.cellMeta(experiment, state);
     if (cell.role === 'poisoned') {
-      store.writeCell(runId, cell, meta, state.poisonedCost, await this.measure(state, state.poisoned, 'poisoned'));
+      store.writeCell(runId, cell, meta, state.poisonedCost, await this.measure(state, state.poisoned, 'poisoned', state.poisonedCost));
     } else if (cell.role === 'retrained') {
-      store.writeCell(runId, cell, meta, state.retrainedCost, await this.measure(state, state.retrained, 'retrained'));
+      store.writeCell(runId, cell, meta, state.retrainedCost, await this.measure(state, state.retrained, 'retrained', state.retrainedCost));
     } else {
       await this.runUnlearner(experiment, state, cell, groupContainer, store, runId);
     }
@@ -289,8 +288,8 @@ export class Runner {
         throw new PluginFailedError(ref.use, 'unlearn', new Error('mutated the poisoned model it was given; work on model.clone() instead'));
       }
       this.logger.info(`${ref.label} @ ${formatBudget(cell.budget)}: ${ctx.meter.used} of ${limit} budget examples in ${seconds.toFixed(1)} s`);
-      const rows = await this.measure(state, model, 'unlearned');
-      store.writeCell(runId, cell, meta, { examples: ctx.meter.used, seconds, budgetExamples: limit }, rows);
+      const cost: CellCost = { examples: ctx.meter.used, seconds, budgetExamples: limit };
+      store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost));
     } finally {
       await cellContainer.dispose();
     }
@@ -306,12 +305,20 @@ export class Runner {
     };
   }
 
-  private async measure(state: GroupState, model: ClassifierModel, role: ModelRole): Promise<MetricRow[]> {
+  private async measure(state: GroupState, model: ClassifierModel, role: ModelRole, cost: CellCost): Promise<MetricRow[]> {
+    const input: MetricInput = {
+      model,
+      role,
+      data: state.data,
+      clean: state.poison.clean,
+      poisons: state.poison.poisons,
+      artifacts: state.poison.artifacts,
+      references: { poisoned: state.poisoned, retrained: state.retrained },
+      cost: { examples: cost.examples, seconds: cost.seconds, retrainExamples: state.retrainedCost.examples, retrainSeconds: state.retrainedCost.seconds },
+    };
     const rows: MetricRow[] = [];
     for (const { ref, worker } of state.metrics) {
-      const results = await callPlugin(ref.use, 'compute', () =>
-        worker.compute({ model, role, data: state.data, clean: state.poison.clean, poisons: state.poison.poisons, artifacts: state.poison.artifacts }),
-      );
+      const results = await callPlugin(ref.use, 'compute', () => worker.compute(input));
       for (const result of Array.isArray(results) ? results : [results]) {
         rows.push({ metric: result.name ? `${ref.label}:${result.name}` : ref.label, value: result.value, details: result.details });
       }
