@@ -35,8 +35,8 @@ export type { BudgetMeter } from './budget.ts';
 export { silentLogger, childLogger } from './logger.ts';
 export type { Logger, ProgressEvent } from './logger.ts';
 
-export { Artifacts, defineArtifact, GAUSSIAN_NOISE } from './artifacts.ts';
-export type { ArtifactKey, GaussianNoiseRecord } from './artifacts.ts';
+export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigger, TARGETED_POISON, LABEL_FLIP, CLEAN_REFERENCE } from './artifacts.ts';
+export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, CleanReferenceRecord } from './artifacts.ts';
 
 export { CAPABILITIES } from './model.ts';
 export type { Capability, ClassifierModel, ModelLayer } from './model.ts';
@@ -107,7 +107,7 @@ export { planCells, formatBudget } from './runner/plan.ts';
 export type { CellPlan, GroupPlan } from './runner/plan.ts';
 export { ResultsStore } from './runner/store.ts';
 export type { CellIdentity, CellMeta, MetricRow, CellCost, ResultRecord, StoredModel } from './runner/store.ts';
-export { aggregate, formatSummary } from './runner/summary.ts';
+export { aggregate, formatSummary, writeSummaryJsonl, GAP_THRESHOLD } from './runner/summary.ts';
 export type { Aggregate } from './runner/summary.ts';
 export { saveWeights, loadWeights, writeFileAtomic } from './runner/files.ts';
 

@@ -20,7 +20,7 @@ import { planCells } from '../runner/plan.ts';
 import { formatDuration, Runner } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
-import { formatSummary } from '../runner/summary.ts';
+import { formatSummary, writeSummaryJsonl } from '../runner/summary.ts';
 
 /** What the CLI needs from its host. */
 export interface CliHost {
@@ -321,6 +321,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const finished = new Set(records.map((r) => r.cell)).size;
           const failures = [...keys].filter((key) => !store.hasCell(key)).map((cell) => ({ cell, message: 'failed in a worker (see its messages above)' }));
           const resultsPath = store.exportJsonl();
+          writeSummaryJsonl(outDir, records);
           const seconds = (performance.now() - start) / 1000;
           const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), true);
           return codes.some((c) => c === 2) ? 2 : Math.max(code, codes.some((c) => c !== 0) ? 1 : 0);

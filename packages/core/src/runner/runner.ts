@@ -24,6 +24,7 @@ import { trainSgd } from '../training.ts';
 import { loadWeights, saveWeights, writeFileAtomic } from './files.ts';
 import { formatBudget, planCells, type CellPlan, type GroupPlan } from './plan.ts';
 import { Scope } from './scope.ts';
+import { writeSummaryJsonl } from './summary.ts';
 import { ResultsStore, type CellCost, type CellMeta, type MetricRow, type ResultRecord } from './store.ts';
 
 /** Where and how to run. */
@@ -143,6 +144,8 @@ export class Runner {
       store.finishRun(runId);
       const resultsPath = store.exportJsonl();
       const keys = new Set(groups.flatMap((g) => g.cells.map((c) => c.key)));
+      const records = store.records().filter((r) => keys.has(r.cell));
+      writeSummaryJsonl(options.outDir, records);
       return {
         cellsTotal,
         cellsComputed: computed,
@@ -151,7 +154,7 @@ export class Runner {
         seconds: (performance.now() - start) / 1000,
         resultsPath,
         databasePath: join(options.outDir, 'results.db'),
-        records: store.records().filter((r) => keys.has(r.cell)),
+        records,
       };
     } finally {
       store.close();

@@ -75,6 +75,9 @@ export interface StoredModel {
   readonly seconds: number;
 }
 
+/** Format of results.db; bump when the tables change. */
+const STORE_VERSION = 1;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS runs (
   id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -140,8 +143,19 @@ export class ResultsStore {
       this.db.pragma('busy_timeout = 30000'); // worker processes share the database
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
-      this.db.exec(SCHEMA);
+      this.db.transaction(() => {
+        const version = this.db.pragma('user_version', { simple: true }) as number;
+        const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cells'").get() !== undefined;
+        if (hasTables && version !== STORE_VERSION) {
+          throw new StoreError(
+            `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format ${version}, this one reads ${STORE_VERSION}). Use a new --out folder, or move the old one away.`,
+          );
+        }
+        this.db.exec(SCHEMA);
+        this.db.pragma(`user_version = ${STORE_VERSION}`);
+      })();
     } catch (error) {
+      if (error instanceof StoreError) throw error;
       throw new StoreError(`Cannot open the results store in '${dir}': ${(error as Error).message}`, { cause: error });
     }
   }

@@ -1,6 +1,20 @@
-/** The end-of-run table: per attack, one row per model (unlearner × budget), mean ± std over seeds. */
-import type { ResultRecord } from './store.ts';
+/**
+ * Aggregation over seeds and the end-of-run tables: per attack, one row per model (unlearner ×
+ * budget) with mean ± std over seeds, then each method's gap to the retrained model.
+ */
+import { join } from 'node:path';
+import { writeFileAtomic } from './files.ts';
 import { formatBudget } from './plan.ts';
+import type { ResultRecord } from './store.ts';
+
+/** t_{0.975, df} for df = 1..30 (two-sided 95%); larger df use 1.96. */
+const T_975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093,
+  2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+/** The gap rule: a method is indistinguishable from retraining on a metric if |gap| ≤ this. */
+export const GAP_THRESHOLD = 2;
 
 /** Aggregate of one metric of one model over seeds. */
 export interface Aggregate {
@@ -9,9 +23,19 @@ export interface Aggregate {
   readonly budget: number | null;
   readonly metric: string;
   readonly mean: number;
+  /** Sample standard deviation over seeds (n − 1); NaN for one seed. */
   readonly std: number;
+  /** 95% confidence interval of the mean (Student t); NaN bounds for one seed. */
+  readonly ci95: readonly [number, number];
   readonly n: number;
   readonly seeds: readonly number[];
+  /**
+   * (mean − retrained mean) / retrained std over seeds: how far this model's metric is from
+   * exact unlearning, in units of retraining's own seed-to-seed spread. NaN without ≥ 2 seeds.
+   */
+  readonly gapToRetrain: number;
+  /** `indistinguishable` if |gapToRetrain| ≤ GAP_THRESHOLD, `different` otherwise, `n/a` if undefined. */
+  readonly verdict: 'indistinguishable' | 'different' | 'n/a';
 }
 
 /** Mean, sample std and count of every (attack, unlearner, budget, metric) over seeds. */
@@ -24,11 +48,18 @@ export function aggregate(records: readonly ResultRecord[]): Aggregate[] {
     group.seeds.push(record.seed);
     groups.set(key, group);
   }
-  return [...groups.values()].map(({ record, values, seeds }) => {
+  const stats = [...groups.values()].map(({ record, values, seeds }) => {
     const n = values.length;
     const mean = n > 0 ? values.reduce((a, b) => a + b, 0) / n : Number.NaN;
     const std = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : Number.NaN;
-    return { attack: record.attack, unlearner: record.unlearner, budget: record.budget, metric: record.metric, mean, std, n, seeds };
+    const half = n > 1 ? (T_975[n - 2] ?? 1.96) * (std / Math.sqrt(n)) : Number.NaN;
+    return { attack: record.attack, unlearner: record.unlearner, budget: record.budget, metric: record.metric, mean, std, ci95: [mean - half, mean + half] as const, n, seeds };
+  });
+  return stats.map((a) => {
+    const reference = stats.find((r) => r.attack === a.attack && r.unlearner === 'retrain' && r.metric === a.metric);
+    const gap = reference && reference.std > 0 ? (a.mean - reference.mean) / reference.std : Number.NaN;
+    const verdict = Number.isFinite(gap) ? (Math.abs(gap) <= GAP_THRESHOLD ? 'indistinguishable' : 'different') : 'n/a';
+    return { ...a, gapToRetrain: gap, verdict };
   });
 }
 
@@ -71,6 +102,40 @@ export function formatSummary(records: readonly ResultRecord[]): string {
     blocks.push(
       [`attack: ${attack}   (mean ± std over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n'),
     );
+    if (seedsCount >= 2) blocks.push(formatGaps(attack, rows, models, metrics));
   }
   return blocks.join('\n\n');
+}
+
+function formatGaps(attack: string, rows: readonly Aggregate[], models: readonly { unlearner: string; budget: number | null }[], metrics: readonly string[]): string {
+  const header = ['model', 'budget', ...metrics];
+  const body = models
+    .filter((m) => m.unlearner !== 'retrain')
+    .map((m) => [
+      m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner,
+      formatBudget(m.budget),
+      ...metrics.map((metric) => {
+        const a = rows.find((r) => r.unlearner === m.unlearner && r.budget === m.budget && r.metric === metric);
+        if (!a || a.verdict === 'n/a') return 'n/a';
+        return `${a.verdict === 'indistinguishable' ? '≈' : '≠'} ${(Math.abs(a.gapToRetrain) < 0.05 ? 0 : a.gapToRetrain).toFixed(1)}`;
+      }),
+    ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [
+    `gap to retrain, ${attack}: (mean − retrain mean) / retrain std over seeds; ≈ if |gap| ≤ ${GAP_THRESHOLD} (indistinguishable from retraining), ≠ otherwise`,
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...body.map(line),
+  ].join('\n');
+}
+
+/** Writes `summary.jsonl` (one line per attack × model × metric aggregate) atomically into `dir`. */
+export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[]): string {
+  const path = join(dir, 'summary.jsonl');
+  const lines = aggregate(records).map((a) =>
+    JSON.stringify({ ...a, ci95: a.ci95.map((v) => (Number.isFinite(v) ? v : null)), std: Number.isFinite(a.std) ? a.std : null, gapToRetrain: Number.isFinite(a.gapToRetrain) ? a.gapToRetrain : null }),
+  );
+  writeFileAtomic(path, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+  return path;
 }
