@@ -4,13 +4,19 @@
  */
 import type { Rng } from './rng.ts';
 
-/** `count` examples of shape `inputShape`, stored row-major in `inputs`, with integer labels. */
+/**
+ * `count` examples of shape `inputShape`, stored row-major in `inputs`, with integer labels. Text
+ * datasets also carry the raw `texts`; their `inputs` are the model's features of those texts
+ * (empty, with inputShape `[0]`, until a featurizer has run).
+ */
 export interface Examples {
   readonly inputs: Float32Array;
   readonly labels: Int32Array;
   readonly count: number;
   /** Shape of one example, e.g. `[28, 28, 1]`. */
   readonly inputShape: readonly number[];
+  /** Raw texts, row-aligned (text datasets only). */
+  readonly texts?: readonly string[];
 }
 
 /** A train/test split with class count. */
@@ -27,14 +33,20 @@ export function exampleSize(inputShape: readonly number[]): number {
 }
 
 /** Builds an Examples value, checking that sizes agree. */
-export function createExamples(inputs: Float32Array, labels: Int32Array, inputShape: readonly number[]): Examples {
+export function createExamples(inputs: Float32Array, labels: Int32Array, inputShape: readonly number[], texts?: readonly string[]): Examples {
   const size = exampleSize(inputShape);
   if (inputs.length !== labels.length * size) {
     throw new RangeError(
       `inputs has ${inputs.length} values, expected ${labels.length} examples × ${size} = ${labels.length * size}`,
     );
   }
-  return { inputs, labels, count: labels.length, inputShape: [...inputShape] };
+  if (texts && texts.length !== labels.length) throw new RangeError(`${texts.length} texts for ${labels.length} labels`);
+  return texts ? { inputs, labels, count: labels.length, inputShape: [...inputShape], texts } : { inputs, labels, count: labels.length, inputShape: [...inputShape] };
+}
+
+/** Text examples without features yet (inputShape `[0]`). */
+export function createTextExamples(texts: readonly string[], labels: Int32Array): Examples {
+  return createExamples(new Float32Array(0), labels, [0], texts);
 }
 
 /** The examples at `indices`, in that order (copies). */
@@ -48,7 +60,8 @@ export function selectExamples(examples: Examples, indices: ArrayLike<number>): 
     inputs.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
     labels[i] = examples.labels[j];
   }
-  return createExamples(inputs, labels, examples.inputShape);
+  const texts = examples.texts ? Array.from(indices, (j) => examples.texts![j]) : undefined;
+  return createExamples(inputs, labels, examples.inputShape, texts);
 }
 
 /** `a` followed by `b` (copies); shapes must match. */
@@ -62,7 +75,8 @@ export function concatExamples(a: Examples, b: Examples): Examples {
   const labels = new Int32Array(a.count + b.count);
   labels.set(a.labels, 0);
   labels.set(b.labels, a.count);
-  return createExamples(inputs, labels, a.inputShape);
+  if (!!a.texts !== !!b.texts) throw new RangeError('cannot concatenate text examples with non-text examples');
+  return createExamples(inputs, labels, a.inputShape, a.texts && b.texts ? [...a.texts, ...b.texts] : undefined);
 }
 
 /** Splits indices 0..count-1 into a random subset of size `k` and the rest (both sorted). */

@@ -24,7 +24,7 @@ export type { ErrorCode, ManifestIssue } from './errors.ts';
 export { createRng, hashString } from './rng.ts';
 export type { Rng } from './rng.ts';
 
-export { createExamples, selectExamples, concatExamples, splitIndices, exampleSize } from './data.ts';
+export { createExamples, createTextExamples, selectExamples, concatExamples, splitIndices, exampleSize } from './data.ts';
 export type { Examples, DatasetSplit } from './data.ts';
 
 export type { BackendName, EngineInfo } from './engine.ts';
@@ -47,6 +47,8 @@ export type {
   PluginContext,
   TrainingRecipe,
   ModelFactory,
+  Featurizer,
+  Modality,
   ModelShape,
   AttackInput,
   PoisonResult,

@@ -143,6 +143,16 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
   checkUniqueLabels(unlearners, 'unlearners', issues);
   checkUniqueLabels(metrics, 'metrics', issues);
 
+  if (model && dataset) {
+    const text = (dataset.definition.modality ?? 'tensor') === 'text';
+    const reads = model.definition.createFeaturizer ? 'text' : 'tensor';
+    if (text && reads !== 'text') {
+      issues.push({ path: 'model.use', message: `dataset ${dataset.use} gives texts, but model ${model.use} reads tensors. Use a text model (one with a featurizer, e.g. core/text-bow).` });
+    } else if (!text && reads === 'text') {
+      issues.push({ path: 'model.use', message: `model ${model.use} reads texts, but dataset ${dataset.use} gives tensors. Use a text dataset or another model.` });
+    }
+  }
+
   if (model) {
     const offered = new Set<Capability>(model.definition.capabilities);
     const check = (refs: readonly (ResolvedRef<'attack' | 'unlearner' | 'metric'> | undefined)[], field: string) =>

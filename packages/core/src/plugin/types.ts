@@ -48,11 +48,25 @@ export interface ModelFactory {
   build(rng: Rng): ClassifierModel;
 }
 
+/** Turns texts into the model's input features (text models; see ModelDefinition.createFeaturizer). */
+export interface Featurizer {
+  /** Shape of one feature vector, e.g. `[384]`. */
+  readonly featureShape: readonly number[];
+  /** Features of `texts`, row-major, `texts.length × size(featureShape)` values. */
+  featurize(texts: readonly string[]): Float32Array | Promise<Float32Array>;
+  dispose?(): void;
+}
+
 /** Input to an attack: the clean split and a way to build models (for surrogate-based attacks). */
 export interface AttackInput {
   readonly data: DatasetSplit;
   readonly models: ModelFactory;
   readonly training: TrainingRecipe;
+  /**
+   * For text data: recomputes features of changed texts (e.g. after inserting a trigger), so the
+   * returned examples stay consistent. Undefined for non-text data.
+   */
+  readonly featurize?: (texts: readonly string[]) => Promise<Float32Array>;
 }
 
 /** What an attack returns: the clean set S, the poison set P, and records for metrics. */
@@ -191,11 +205,22 @@ export interface MetricDefinition<O = unknown> extends ContributionBase {
 export interface ModelDefinition<O = unknown> extends ContributionBase {
   /** What models built by this definition can do. */
   readonly capabilities: readonly Capability[];
+  /**
+   * Text models only: the frozen part that turns texts into features (a tokenizer and backbone,
+   * or a hashing vectoriser). The runner featurizes text datasets once with it, then builds the
+   * trainable model (`create`) on `featureShape`.
+   */
+  createFeaturizer?(options: O, ctx: PluginContext): Featurizer | Promise<Featurizer>;
   create(options: O, shape: ModelShape, ctx: PluginContext): ModelFactory;
 }
 
+/** What a dataset's examples are: tensors (`inputs`), or texts that a text model featurizes. */
+export type Modality = 'tensor' | 'text';
+
 /** A dataset. */
 export interface DatasetDefinition<O = unknown> extends ContributionBase {
+  /** @default 'tensor' */
+  readonly modality?: Modality;
   create(options: O, ctx: PluginContext): Dataset;
 }
 

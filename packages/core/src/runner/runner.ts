@@ -10,7 +10,7 @@ import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import { createBudgetMeter } from '../budget.ts';
-import { concatExamples, type DatasetSplit, type Examples } from '../data.ts';
+import { concatExamples, createExamples, type DatasetSplit, type Examples } from '../data.ts';
 import type { EngineInfo } from '../engine.ts';
 import { PluginFailedError, UnlearnBenchError, callPlugin } from '../errors.ts';
 import { childLogger, type Logger } from '../logger.ts';
@@ -85,6 +85,9 @@ export class Runner {
     mkdirSync(join(options.outDir, 'models'), { recursive: true });
     removeStaleTemporaries(options.outDir);
     const store = new ResultsStore(options.outDir);
+    // Run → group → cell containers; each disposes what its scope created.
+    const runContainer = this.container.createChildContainer();
+    const runScope = runContainer.resolve(Scope);
     const failures: { cell: string; message: string }[] = [];
     let computed = 0;
     let skipped = 0;
@@ -99,7 +102,7 @@ export class Runner {
       skipped = cellsTotal - pending.reduce((n, p) => n + p.todo.length, 0);
       if (skipped > 0) this.logger.info(`${skipped} cell(s) already finished in ${options.outDir}; skipping them`);
       const toRun = cellsTotal - skipped;
-      let data: DatasetSplit | undefined;
+      let loaded: { data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> } | undefined;
       let done = 0;
       const eta = () => {
         const elapsed = (performance.now() - start) / 1000;
@@ -108,12 +111,12 @@ export class Runner {
 
       for (const { group, todo } of pending) {
         if (todo.length === 0) continue;
-        data ??= await this.loadDataset(experiment);
-        const groupContainer = this.container.createChildContainer();
+        loaded ??= await this.loadDataset(experiment, runScope);
+        const groupContainer = runContainer.createChildContainer();
         const scope = groupContainer.resolve(Scope);
         try {
           const tensorsBefore = tf.memory().numTensors;
-          const state = await this.prepareGroup(experiment, group, data, scope, store, todo);
+          const state = await this.prepareGroup(experiment, group, loaded, scope, store);
           for (const cell of todo) {
             done += 1;
             this.logger.info(`[cell ${done}/${toRun}${eta()}] seed ${cell.seed} · ${cell.attack} · ${cell.unlearner}${cell.budget === null ? '' : ` @ ${formatBudget(cell.budget)}`}`);
@@ -157,6 +160,7 @@ export class Runner {
         records,
       };
     } finally {
+      await runContainer.dispose();
       store.close();
     }
   }
@@ -180,16 +184,42 @@ export class Runner {
     return { rng, logger: childLogger(this.logger, label), engine: this.engine, meter: createBudgetMeter(limit) };
   }
 
-  private async loadDataset(experiment: Experiment): Promise<DatasetSplit> {
+  private async loadDataset(experiment: Experiment, scope: Scope): Promise<{ data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> }> {
     const ref = experiment.dataset;
     const ctx = this.context(createRng(0).fork('dataset'), ref.label);
     const dataset = await callPlugin(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx));
-    const data = await callPlugin(ref.use, 'load', () => dataset.load());
-    this.logger.info(`dataset ${ref.use}: ${data.train.count} train / ${data.test.count} test examples of shape [${data.train.inputShape.join(', ')}], ${data.numClasses} classes`);
-    return data;
+    const raw = await callPlugin(ref.use, 'load', () => dataset.load());
+    const modelRef = experiment.model;
+    const createFeaturizer = modelRef.definition.createFeaturizer;
+    if (!createFeaturizer) {
+      this.logger.info(`dataset ${ref.use}: ${raw.train.count} train / ${raw.test.count} test examples of shape [${raw.train.inputShape.join(', ')}], ${raw.numClasses} classes`);
+      return { data: raw };
+    }
+    // Text: the model's frozen featurizer turns every text into features once for the whole run.
+    const featurizer = scope.track(
+      await callPlugin(modelRef.use, 'createFeaturizer', () => createFeaturizer.call(modelRef.definition, modelRef.options as never, this.context(createRng(0).fork('featurizer'), modelRef.label))),
+    );
+    const featurize = (texts: readonly string[]) => callPlugin(modelRef.use, 'featurize', () => featurizer.featurize(texts));
+    const withFeatures = async (examples: Examples): Promise<Examples> => {
+      if (!examples.texts) throw new Error(`dataset ${ref.use} gave examples without texts to a text model`);
+      return createExamples(await featurize(examples.texts), examples.labels, featurizer.featureShape, examples.texts);
+    };
+    const start = performance.now();
+    const data = { ...raw, train: await withFeatures(raw.train), test: await withFeatures(raw.test) };
+    this.logger.info(
+      `dataset ${ref.use}: ${data.train.count} train / ${data.test.count} test texts, ${data.numClasses} classes; features [${featurizer.featureShape.join(', ')}] from ${modelRef.use} in ${((performance.now() - start) / 1000).toFixed(1)} s`,
+    );
+    return { data, featurize };
   }
 
-  private async prepareGroup(experiment: Experiment, group: GroupPlan, data: DatasetSplit, scope: Scope, store: ResultsStore, todo: readonly CellPlan[]): Promise<GroupState> {
+  private async prepareGroup(
+    experiment: Experiment,
+    group: GroupPlan,
+    loaded: { data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> },
+    scope: Scope,
+    store: ResultsStore,
+  ): Promise<GroupState> {
+    const { data, featurize } = loaded;
     const rng = createRng(group.seed);
     const label = `seed ${group.seed} · ${group.attack.label}`;
     const modelRef = experiment.model;
@@ -203,7 +233,7 @@ export class Runner {
       await callPlugin(attackRef.use, 'create', () => attackRef.definition.create(attackRef.options as never, this.context(rng.fork(`attack:${attackRef.label}`), `${label} · attack`))),
     );
     const attackStart = performance.now();
-    const poison = await callPlugin(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training }));
+    const poison = await callPlugin(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training, featurize }));
     const attackSeconds = (performance.now() - attackStart) / 1000;
     this.logger.info(`${label}: attack ${attackRef.use} made ${poison.poisons.count} poison(s) in ${attackSeconds.toFixed(1)} s; clean set ${poison.clean.count}`);
 
