@@ -61,7 +61,7 @@ export const gaussianAttack = defineAttack<GaussianOptions>({
         ctx.logger.debug(`${k} Gaussian poisons, σ = ${options.sigma}, ${exampleSize(train.inputShape)} values each`);
         return {
           clean: selectExamples(train, rest),
-          poisons: createExamples(poisoned, Int32Array.from(base.labels), train.inputShape),
+          poisons: createExamples(poisoned, Int32Array.from(base.labels), train.inputShape, base.texts),
           artifacts,
         };
       },
