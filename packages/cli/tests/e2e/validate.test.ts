@@ -1,9 +1,18 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { repoRoot, runBin, runInProcess, writeManifest } from './helpers.ts';
 
 const quickstart = JSON.parse(readFileSync(join(repoRoot, 'manifests/quickstart.json'), 'utf8')) as Record<string, unknown>;
+
+/** Every .json manifest under `dir`, relative paths, recursively. */
+function manifestFiles(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix)).flatMap((entry) => {
+    const relative = prefix ? `${prefix}/${entry}` : entry;
+    if (statSync(join(dir, relative)).isDirectory()) return manifestFiles(dir, relative);
+    return entry.endsWith('.json') ? [relative] : [];
+  });
+}
 
 /** The quickstart manifest with `change` applied to a deep copy. */
 function variant(change: (m: Record<string, any>) => void): Record<string, unknown> {
@@ -23,10 +32,16 @@ function problems(stderr: string): string[] {
 }
 
 describe('unlearn-bench validate', () => {
-  it('accepts every manifest shipped in manifests/', async () => {
+  it('accepts the quickstart manifest', async () => {
     const { code, stdout } = await runInProcess(['validate', join(repoRoot, 'manifests/quickstart.json')]);
     expect(code).toBe(0);
     expect(stdout).toMatch(/quickstart\.json: valid \(quickstart; 2 seed × attack group\(s\), manifest hash [0-9a-f]{12}\)/);
+  });
+
+  it.each(manifestFiles(join(repoRoot, 'manifests')))('accepts the shipped manifest %s', async (file) => {
+    const { code, stderr } = await runInProcess(['validate', join(repoRoot, 'manifests', file)]);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   const cases: [string, string | object, string[]][] = [
