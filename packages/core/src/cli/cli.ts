@@ -20,6 +20,7 @@ import { planCells } from '../runner/plan.ts';
 import { formatDuration, Runner } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
+import { scaffoldPlugin } from './scaffold.ts';
 import { formatSummary, writeSummaryJsonl } from '../runner/summary.ts';
 
 /** What the CLI needs from its host. */
@@ -44,6 +45,9 @@ Commands:
                          DIR defaults to runs/<experiment name>. Seed × attack groups run in
                          N worker processes (default: the number of cores).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
+  new-plugin <kind> <name> [--out DIR]
+                         Write a working plugin package (kind: unlearner, metric, attack) with a
+                         passing test into DIR/unlearn-bench-plugin-<name> (default DIR: .).
   list [kind] [--markdown]
                          Registered plugins with their options (kind: attack, unlearner,
                          metric, model, dataset); --markdown prints docs/plugins.md.
@@ -329,8 +333,15 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           store.close();
         }
       }
+      case 'new-plugin': {
+        const [kind, name, ...extra] = args.positional;
+        if (!kind || !name || extra.length > 0) throw new UsageError('Usage: unlearn-bench new-plugin <unlearner|metric|attack> <name> [--out DIR]');
+        const dir = scaffoldPlugin(kind, name, args.out ?? '.');
+        host.stdout.write(`Created ${dir}\nNext: cd into it, npm install (with @unlearn-bench/core available), npm test; then name it in a manifest's "plugins".\n`);
+        return 0;
+      }
       default:
-        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list. Run 'unlearn-bench --help'.`);
+        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, new-plugin. Run 'unlearn-bench --help'.`);
     }
   } catch (error) {
     const inputError =

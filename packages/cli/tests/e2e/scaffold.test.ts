@@ -1,0 +1,49 @@
+/** `unlearn-bench new-plugin`: the generated package passes its own test and runs from a manifest. */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runInProcess, tempDir, writeManifest } from './helpers.ts';
+
+// Inside the repository, so the generated package resolves @unlearn-bench/core like an installed one.
+const parent = mkdtempSync(join(resolve(import.meta.dirname), '.tmp-scaffold-'));
+afterAll(() => rmSync(parent, { recursive: true, force: true }));
+
+describe('unlearn-bench new-plugin', () => {
+  it.each(['unlearner', 'metric', 'attack'])('writes a %s package whose test passes', async (kind) => {
+    const { code, stdout } = await runInProcess(['new-plugin', kind, `my-${kind}`, '--out', parent]);
+    expect(code).toBe(0);
+    const dir = join(parent, `unlearn-bench-plugin-my-${kind}`);
+    expect(stdout).toContain(`Created ${dir}`);
+    const vitest = resolve(import.meta.dirname, '../../../../node_modules/vitest/vitest.mjs');
+    const result = spawnSync(process.execPath, [vitest, 'run', '--root', dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    expect(result.stdout + result.stderr).toMatch(/Tests\s+1 passed \(1\)/);
+    expect(result.status).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).peerDependencies).toHaveProperty('@unlearn-bench/core');
+  });
+
+  it('runs a generated unlearner from a manifest', async () => {
+    const dir = join(parent, 'unlearn-bench-plugin-my-unlearner');
+    const manifest = writeManifest({
+      name: 'scaffolded',
+      plugins: [dir],
+      seeds: [1],
+      dataset: { use: 'core/synthetic-images', options: { shape: [6, 6, 1], trainSize: 200, testSize: 50 } },
+      model: { use: 'core/mlp', options: { hidden: [8] } },
+      training: { epochs: 3, batchSize: 32, learningRate: 0.05 },
+      attacks: [{ use: 'core/gaussian', options: { count: 10 } }],
+      unlearners: [{ use: 'my-unlearner/my-unlearner' }],
+      budgets: [0.2],
+      metrics: [{ use: 'core/accuracy' }],
+    });
+    const { code, stdout } = await runInProcess(['run', manifest, '--out', tempDir(), '--quiet', '--workers', '1']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('my-unlearner/my-unlearner');
+  });
+
+  it('refuses bad kinds, bad names and existing folders', async () => {
+    expect((await runInProcess(['new-plugin', 'model', 'x', '--out', parent])).stderr).toBe("error: new-plugin: kind must be one of unlearner, metric, attack, got 'model'.\n");
+    expect((await runInProcess(['new-plugin', 'metric', 'My_Metric', '--out', parent])).code).toBe(2);
+    expect((await runInProcess(['new-plugin', 'unlearner', 'my-unlearner', '--out', parent])).stderr).toMatch(/already exists/);
+  });
+});
