@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { createRng, perExampleLoss, trainSgd, createBudgetMeter, type ClassifierModel, type DatasetSplit, type ModelFactory, type TrainingRecipe } from '@unlearn-bench/core';
-import { blobsDataset, createTestContext, linearModel } from '@unlearn-bench/core/testing';
+import { blobsDataset, createTestContext, describeUnlearnerConformance, linearModel } from '@unlearn-bench/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gdUnlearner } from './gd/index.ts';
 import { noneUnlearner } from './none/index.ts';
@@ -80,3 +80,7 @@ describe('core/retrain', () => {
     for (const m of [other, a, b]) m.dispose();
   });
 });
+
+describeUnlearnerConformance(noneUnlearner);
+describeUnlearnerConformance(retrainUnlearner);
+describeUnlearnerConformance(gdUnlearner);

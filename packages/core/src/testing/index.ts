@@ -130,3 +130,99 @@ export function createTestContext(seed = 0, limit?: number): PluginContext {
     meter: createBudgetMeter(limit),
   };
 }
+
+/** Options of `testing/mlp`. */
+export interface MlpTestOptions {
+  /** Width of the hidden layer. @default 16 */
+  readonly hidden: number;
+}
+
+/** Two dense layers (`dense1` + ReLU, `dense2`) on flattened inputs, for layer-wise methods. */
+class TwoLayerClassifier implements ClassifierModel {
+  readonly capabilities: ReadonlySet<Capability> = new Set<Capability>(['parameters', 'input-gradients', 'layers']);
+  private readonly variables: tf.Variable[];
+  private readonly shapes: readonly (readonly number[])[];
+
+  constructor(readonly inputShape: readonly number[], readonly numClasses: number, private readonly hidden: number, values: readonly Float32Array[]) {
+    const features = inputShape.reduce((a, b) => a * b, 1);
+    this.shapes = [[features, hidden], [hidden], [hidden, numClasses], [numClasses]];
+    instances += 1;
+    this.variables = this.shapes.map((shape, i) => tf.tidy(() => tf.variable(tf.tensor(values[i], [...shape], 'float32'), true, `testing-mlp-${instances}-${i}`)));
+  }
+
+  logits(inputs: tf.Tensor): tf.Tensor2D {
+    const [w1, b1, w2, b2] = this.variables;
+    return tf.tidy(() => {
+      const h = tf.relu(tf.add(tf.matMul(tf.reshape(inputs, [inputs.shape[0], -1]) as tf.Tensor2D, w1 as tf.Tensor2D), b1)) as tf.Tensor2D;
+      return tf.add(tf.matMul(h, w2 as tf.Tensor2D), b2) as tf.Tensor2D;
+    });
+  }
+
+  parameters(): readonly tf.Variable[] {
+    return this.variables;
+  }
+
+  layers(): readonly ModelLayer[] {
+    const features = this.shapes[0][0];
+    const dense = (index: number, inputs: number, units: number): ModelLayer => ({
+      name: `dense${index + 1}`,
+      parameters: this.variables.slice(2 * index, 2 * index + 2),
+      reinitialize: (rng: Rng) => {
+        const [kernel, bias] = initialDense(inputs, units, rng);
+        tf.tidy(() => {
+          this.variables[2 * index].assign(tf.tensor(kernel, [inputs, units]));
+          this.variables[2 * index + 1].assign(tf.tensor(bias, [units]));
+        });
+      },
+    });
+    return [dense(0, features, this.hidden), dense(1, this.hidden, this.numClasses)];
+  }
+
+  clone(): ClassifierModel {
+    return new TwoLayerClassifier(this.inputShape, this.numClasses, this.hidden, this.getWeights());
+  }
+
+  getWeights(): Float32Array[] {
+    return this.variables.map((v) => v.dataSync().slice() as Float32Array);
+  }
+
+  setWeights(values: readonly Float32Array[]): void {
+    if (values.length !== this.variables.length || values.some((w, i) => w.length !== this.variables[i].size)) {
+      throw new RangeError('setWeights: expected [kernel1, bias1, kernel2, bias2] of matching sizes');
+    }
+    tf.tidy(() => this.variables.forEach((v, i) => v.assign(tf.tensor(values[i].slice(), v.shape))));
+  }
+
+  dispose(): void {
+    for (const v of this.variables) v.dispose();
+  }
+}
+
+/** He-uniform kernel U(−√(6/fanIn), √(6/fanIn)) and a zero bias. */
+function initialDense(inputs: number, units: number, rng: Rng): [Float32Array, Float32Array] {
+  const limit = Math.sqrt(6 / inputs);
+  const kernel = new Float32Array(inputs * units);
+  for (let i = 0; i < kernel.length; i++) kernel[i] = (2 * rng.next() - 1) * limit;
+  return [kernel, new Float32Array(units)];
+}
+
+/** `testing/mlp`: a 2-layer ReLU network on raw TF.js variables, for tests of layer-wise methods. */
+export const mlpTestModel = defineModel<MlpTestOptions>({
+  id: 'mlp',
+  description: 'Two-layer ReLU network (testing kit).',
+  capabilities: ['parameters', 'input-gradients', 'layers'],
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { hidden: { type: 'integer', minimum: 1, default: 16, description: 'Width of the hidden layer.' } },
+  },
+  create(options, shape) {
+    const features = shape.inputShape.reduce((a, b) => a * b, 1);
+    return {
+      build: (rng) => new TwoLayerClassifier(shape.inputShape, shape.numClasses, options.hidden, [...initialDense(features, options.hidden, rng), ...initialDense(options.hidden, shape.numClasses, rng)]),
+    };
+  },
+});
+
+export { describeUnlearnerConformance } from './conformance.ts';
+export type { UnlearnerConformanceOptions } from './conformance.ts';

@@ -1,0 +1,62 @@
+/**
+ * `core/cf-k`: "catastrophic forgetting of the last k layers" of Goel et al., "Towards Adversarial
+ * Evaluations for Inexact Machine Unlearning" (arXiv 2201.06640): fine-tune only the last k layers
+ * on the retain set, within the budget; earlier layers stay bit-identical.
+ */
+import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
+import { checkK } from '../eu-k/index.ts';
+
+/** Options of `core/cf-k`. */
+export interface CfKOptions {
+  /** Number of last layers to fine-tune. @default 1 */
+  readonly k: number;
+  /** Learning rate; null uses the training recipe's. @default null */
+  readonly learningRate: number | null;
+  /** Batch size; null uses the training recipe's. @default null */
+  readonly batchSize: number | null;
+  /** Momentum; null uses the training recipe's. @default null */
+  readonly momentum: number | null;
+}
+
+/** `core/cf-k`: fine-tune only the last k layers on the retain set. */
+export const cfKUnlearner = defineUnlearner<CfKOptions>({
+  id: 'cf-k',
+  description: 'CF-k: fine-tune only the last k layers on the retain set until the budget is spent.',
+  references: [{ title: 'Goel et al., Towards Adversarial Evaluations for Inexact Machine Unlearning, 2022', url: 'https://arxiv.org/abs/2201.06640' }],
+  requires: ['parameters', 'layers'],
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      k: { type: 'integer', minimum: 1, default: 1, description: 'Number of last layers to fine-tune.' },
+      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
+      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
+      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+    },
+  },
+  create(options, ctx) {
+    return {
+      unlearn({ model, retain, training }) {
+        const maxExamples = ctx.meter.remaining;
+        if (!Number.isFinite(maxExamples)) throw new RangeError('core/cf-k needs a finite budget');
+        checkK('core/cf-k', options.k, model.layers().map((l) => l.name));
+        const copy = model.clone();
+        const last = copy.layers().slice(-options.k);
+        trainSgd(copy, retain, {
+          ...training,
+          learningRate: options.learningRate ?? training.learningRate,
+          batchSize: options.batchSize ?? training.batchSize,
+          momentum: options.momentum ?? training.momentum,
+          epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
+          maxExamples,
+          variables: last.flatMap((layer) => layer.parameters),
+          rng: ctx.rng,
+          meter: ctx.meter,
+          logger: ctx.logger,
+          label: 'cf-k',
+        });
+        return copy;
+      },
+    };
+  },
+});

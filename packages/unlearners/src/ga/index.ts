@@ -1,0 +1,67 @@
+/**
+ * `core/ga`: gradient ascent on the forget set, a baseline of Pawelczyk et al. (ICLR 2025,
+ * arXiv 2406.17216) and of the unlearning literature before it: SGD that maximises the
+ * cross-entropy of the forget set, for as many passes over it as the budget allows. Momentum
+ * restarts with each pass; a pass that overflows the weights is undone and ends the run.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { crossEntropy, defineUnlearner, trainSgd, type ClassifierModel } from '@unlearn-bench/core';
+
+/** Options of `core/ga`. */
+export interface GaOptions {
+  /** Learning rate; null uses the training recipe's. @default null */
+  readonly learningRate: number | null;
+  /** Batch size; null uses the training recipe's. @default null */
+  readonly batchSize: number | null;
+  /** Momentum; null uses the training recipe's. @default null */
+  readonly momentum: number | null;
+}
+
+const negativeCrossEntropy = (m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D): tf.Scalar => tf.tidy(() => tf.neg(crossEntropy(m.logits(x), y)));
+
+/** `core/ga`: gradient ascent on the forget set within the budget. */
+export const gaUnlearner = defineUnlearner<GaOptions>({
+  id: 'ga',
+  description: 'Gradient ascent: maximise the loss on the forget set until the budget is spent.',
+  references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
+  requires: ['parameters'],
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
+      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
+      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+    },
+  },
+  create(options, ctx) {
+    return {
+      unlearn({ model, forget, training }) {
+        const maxExamples = ctx.meter.remaining;
+        if (!Number.isFinite(maxExamples)) throw new RangeError('core/ga needs a finite budget');
+        const copy = model.clone();
+        if (forget.count === 0) return copy;
+        // One pass over the forget set at a time: ascent on an unbounded loss can overflow, and a
+        // pass that leaves non-finite weights is undone and ends the run.
+        const recipe = {
+          ...training,
+          learningRate: options.learningRate ?? training.learningRate,
+          batchSize: options.batchSize ?? training.batchSize,
+          momentum: options.momentum ?? training.momentum,
+          epochs: 1,
+        };
+        let pass = 0;
+        while (ctx.meter.remaining > 0) {
+          const before = copy.getWeights();
+          trainSgd(copy, forget, { ...recipe, maxExamples: Math.min(forget.count, ctx.meter.remaining), loss: negativeCrossEntropy, rng: ctx.rng, meter: ctx.meter, logger: ctx.logger, label: `ga pass ${++pass}` });
+          if (!copy.getWeights().every((w) => w.every(Number.isFinite))) {
+            copy.setWeights(before);
+            ctx.logger.warn(`core/ga: weights overflowed in pass ${pass} over the forget set; returning the weights after pass ${pass - 1} (${ctx.meter.used} budget examples spent)`);
+            break;
+          }
+        }
+        return copy;
+      },
+    };
+  },
+});
