@@ -87,6 +87,20 @@ export function formatSummary(records: readonly ResultRecord[]): string {
     const order = (m: { unlearner: string }) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : 2);
     models.sort((a, b) => order(a) - order(b) || 0);
     const seedsCount = Math.max(...rows.map((r) => r.n));
+    // Wide experiments print their metrics in chunks so each table fits a terminal.
+    for (let start = 0; start < metrics.length; start += METRICS_PER_TABLE) {
+      const chunk = metrics.slice(start, start + METRICS_PER_TABLE);
+      blocks.push(formatValues(attack, rows, models, chunk, seedsCount));
+      if (seedsCount >= 2) blocks.push(formatGaps(attack, rows, models, chunk));
+    }
+  }
+  return blocks.join('\n\n');
+}
+
+/** Metric columns per printed table. */
+const METRICS_PER_TABLE = 5;
+
+function formatValues(attack: string, rows: readonly Aggregate[], models: readonly { unlearner: string; budget: number | null }[], metrics: readonly string[], seedsCount: number): string {
     const header = ['model', 'budget', ...metrics];
     const body = models.map((m) => [
       m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : m.unlearner,
@@ -99,12 +113,7 @@ export function formatSummary(records: readonly ResultRecord[]): string {
     ]);
     const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-    blocks.push(
-      [`attack: ${attack}   (mean ± std over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n'),
-    );
-    if (seedsCount >= 2) blocks.push(formatGaps(attack, rows, models, metrics));
-  }
-  return blocks.join('\n\n');
+    return [`attack: ${attack}   (mean ± std over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
 function formatGaps(attack: string, rows: readonly Aggregate[], models: readonly { unlearner: string; budget: number | null }[], metrics: readonly string[]): string {
