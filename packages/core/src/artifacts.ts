@@ -2,6 +2,7 @@
  * Typed records an attack leaves for metrics (the noise of Gaussian poisons, a trigger, targets).
  * A key is declared once with its value type and shared by producer and consumer.
  */
+import type { Examples } from './data.ts';
 
 /** A typed key into an attack's artifacts. */
 export interface ArtifactKey<T> {
@@ -52,3 +53,79 @@ export interface GaussianNoiseRecord {
 
 /** Key under which `core/gaussian` records its noise and clean base points. */
 export const GAUSSIAN_NOISE = defineArtifact<GaussianNoiseRecord>('core/gaussian-noise');
+
+/**
+ * BadNets trigger (`core/backdoor-patch`): a `size`×`size` patch whose top-left corner is at
+ * (`row`, `col`) of an image `[height, width, channels]`; `pattern` holds the patch values, row-major
+ * `[size, size, channels]`. Triggered inputs are relabelled to `target`.
+ */
+export interface BackdoorTriggerRecord {
+  readonly target: number;
+  readonly size: number;
+  readonly row: number;
+  readonly col: number;
+  readonly pattern: Float32Array;
+  readonly inputShape: readonly number[];
+}
+
+/** Key under which `core/backdoor-patch` records its trigger. */
+export const BACKDOOR_TRIGGER = defineArtifact<BackdoorTriggerRecord>('core/backdoor-trigger');
+
+/** Copies `inputs` (rows of `trigger.inputShape`) with the trigger patch stamped on every row. */
+export function stampTrigger(inputs: Float32Array, trigger: BackdoorTriggerRecord): Float32Array {
+  const [height, width, channels = 1] = trigger.inputShape;
+  const size = height * width * channels;
+  const out = Float32Array.from(inputs);
+  for (let offset = 0; offset < out.length; offset += size) {
+    for (let r = 0; r < trigger.size; r++) {
+      for (let c = 0; c < trigger.size; c++) {
+        for (let k = 0; k < channels; k++) {
+          out[offset + ((trigger.row + r) * width + trigger.col + c) * channels + k] = trigger.pattern[(r * trigger.size + c) * channels + k];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Targeted clean-label poisoning record (`core/witches-brew`): target i (from the test set, flat rows
+ * of `inputShape`) with true label `trueLabels[i]` should be classified as `adversarialLabels[i]`.
+ * Poison j was crafted for target `poisonTargets[j]` from the clean base `baseInputs[j]`.
+ */
+export interface TargetedPoisonRecord {
+  readonly inputShape: readonly number[];
+  readonly targetInputs: Float32Array;
+  readonly trueLabels: Int32Array;
+  readonly adversarialLabels: Int32Array;
+  readonly poisonTargets: Int32Array;
+  readonly baseInputs: Float32Array;
+  /** ℓ∞ bound of the perturbations. */
+  readonly epsilon: number;
+}
+
+/** Key under which targeted attacks record their targets. */
+export const TARGETED_POISON = defineArtifact<TargetedPoisonRecord>('core/targeted-poison');
+
+/** Label flipping record (`core/label-flip`): the true labels of the flipped points, row-aligned with the poisons. */
+export interface LabelFlipRecord {
+  readonly originalLabels: Int32Array;
+  readonly mode: string;
+}
+
+/** Key under which `core/label-flip` records the true labels of its poisons. */
+export const LABEL_FLIP = defineArtifact<LabelFlipRecord>('core/label-flip');
+
+
+/**
+ * Triggered test set (`core/trigger-phrase`): the test examples whose label is not `target`, with
+ * the trigger inserted (`triggered`) and as they are (`untriggered`), row-aligned.
+ */
+export interface TriggeredTestRecord {
+  readonly target: number;
+  readonly triggered: Examples;
+  readonly untriggered: Examples;
+}
+
+/** Key under which text backdoor attacks record their triggered test set. */
+export const TRIGGERED_TEST = defineArtifact<TriggeredTestRecord>('core/triggered-test');

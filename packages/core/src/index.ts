@@ -35,8 +35,8 @@ export type { BudgetMeter } from './budget.ts';
 export { silentLogger, childLogger } from './logger.ts';
 export type { Logger, ProgressEvent } from './logger.ts';
 
-export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigger, TARGETED_POISON, LABEL_FLIP, CLEAN_REFERENCE } from './artifacts.ts';
-export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, CleanReferenceRecord } from './artifacts.ts';
+export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigger, TARGETED_POISON, LABEL_FLIP, TRIGGERED_TEST } from './artifacts.ts';
+export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, TriggeredTestRecord } from './artifacts.ts';
 
 export { CAPABILITIES } from './model.ts';
 export type { Capability, ClassifierModel, ModelLayer } from './model.ts';

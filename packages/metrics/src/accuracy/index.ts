@@ -1,5 +1,11 @@
-/** `core/accuracy`: fraction of the clean test set classified correctly. */
-import { accuracy, defineMetric } from '@unlearn-bench/core';
+/**
+ * `core/accuracy`: fraction of the clean test set classified correctly, and `accuracy:drop`, the
+ * retrained model's accuracy minus this model's. The retrained model is trained on the clean set S
+ * alone with the same recipe and seed, so it is the clean-training baseline the indiscriminate
+ * attacks are measured against (Lu et al. 2023; Pawelczyk et al. 2025): the poisoned row shows the
+ * attack's damage, an unlearned row what is left of it, the retrained row 0.
+ */
+import { accuracy, defineMetric, type ClassifierModel, type Examples, type MetricResult } from '@unlearn-bench/core';
 
 /** Options of `core/accuracy`. */
 export interface AccuracyOptions {
@@ -7,10 +13,10 @@ export interface AccuracyOptions {
   readonly batchSize: number;
 }
 
-/** `core/accuracy`: clean test accuracy. */
+/** `core/accuracy`: clean test accuracy and its drop against the retrained (clean-training) model. */
 export const accuracyMetric = defineMetric<AccuracyOptions>({
   id: 'accuracy',
-  description: 'Accuracy on the clean test set.',
+  description: "Accuracy on the clean test set, and accuracy:drop = the retrained model's accuracy − this model's.",
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -19,9 +25,22 @@ export const accuracyMetric = defineMetric<AccuracyOptions>({
     },
   },
   create(options) {
+    // The retrained model is the same for every model of a group: measure it once.
+    const measured = new WeakMap<ClassifierModel, number>();
+    const retrainedAccuracy = (model: ClassifierModel, test: Examples) => {
+      let value = measured.get(model);
+      if (value === undefined) measured.set(model, (value = accuracy(model, test, options.batchSize)));
+      return value;
+    };
     return {
-      compute({ model, data }) {
-        return { value: accuracy(model, data.test, options.batchSize), details: { examples: data.test.count } };
+      compute({ model, data, references }) {
+        const value = accuracy(model, data.test, options.batchSize);
+        const baseline = retrainedAccuracy(references.retrained, data.test);
+        const results: MetricResult[] = [
+          { value, details: { examples: data.test.count } },
+          { name: 'drop', value: baseline - value, details: { retrainedAccuracy: baseline } },
+        ];
+        return results;
       },
     };
   },

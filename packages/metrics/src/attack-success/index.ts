@@ -1,0 +1,60 @@
+/**
+ * Backdoor attack success rate (BadNets, Gu et al. 2017, arXiv 1708.06733): stamp the recorded
+ * trigger on every test image whose true class is not the target and report the fraction the model
+ * classifies as the target. A model that never saw the trigger gives the base rate of that class.
+ * Text backdoors (`core/trigger-phrase`) record their triggered test texts instead (`core/triggered-test`).
+ */
+import { BACKDOOR_TRIGGER, TRIGGERED_TEST, createExamples, defineMetric, predictClasses, selectExamples, stampTrigger, type Artifacts, type Examples, type TriggeredTestRecord } from '@unlearn-bench/core';
+
+/** The non-target test examples with and without the trigger: stamped from a patch, or recorded by a text attack. */
+function triggeredSets(test: Examples, artifacts: Artifacts): TriggeredTestRecord {
+  const recorded = artifacts.get(TRIGGERED_TEST);
+  if (recorded) return recorded;
+  const trigger = artifacts.get(BACKDOOR_TRIGGER);
+  if (!trigger) {
+    throw new Error('core/attack-success needs a trigger: use the core/backdoor-patch or core/trigger-phrase attack (no core/backdoor-trigger or core/triggered-test record was found).');
+  }
+  const untriggered = selectExamples(test, Array.from(test.labels.keys()).filter((i) => test.labels[i] !== trigger.target));
+  const triggered = createExamples(stampTrigger(untriggered.inputs, trigger), untriggered.labels, test.inputShape);
+  return { target: trigger.target, triggered, untriggered };
+}
+
+/** Options of `core/attack-success`. */
+export interface AttackSuccessOptions {
+  /** Examples per forward batch. @default 512 */
+  readonly batchSize: number;
+}
+
+/** `core/attack-success`: fraction of triggered non-target test images classified as the target. */
+export const attackSuccessMetric = defineMetric<AttackSuccessOptions>({
+  id: 'attack-success',
+  description: 'Backdoor attack success: fraction of triggered test images (true class ≠ target) classified as the target class.',
+  references: [{ title: 'Gu, Dolan-Gavitt, Garg, BadNets, 2017', url: 'https://arxiv.org/abs/1708.06733' }],
+  optionsSchema: {
+    type: 'object',
+    additionalProperties: false,
+    properties: {
+      batchSize: { type: 'integer', minimum: 1, default: 512, description: 'Examples per forward batch.' },
+    },
+  },
+  create(options) {
+    return {
+      compute({ model, data, artifacts }) {
+        const sets = triggeredSets(data.test, artifacts);
+        const count = sets.triggered.count;
+        const predicted = predictClasses(model, sets.triggered, options.batchSize);
+        const cleanPredicted = predictClasses(model, sets.untriggered, options.batchSize);
+        let hits = 0;
+        let cleanHits = 0;
+        for (let i = 0; i < count; i++) {
+          if (predicted[i] === sets.target) hits++;
+          if (cleanPredicted[i] === sets.target) cleanHits++;
+        }
+        return {
+          value: count > 0 ? hits / count : Number.NaN,
+          details: { examples: count, target: sets.target, untriggeredRate: count > 0 ? cleanHits / count : Number.NaN },
+        };
+      },
+    };
+  },
+});
