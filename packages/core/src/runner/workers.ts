@@ -4,6 +4,7 @@
  * output folder's SQLite store. The parent waits, then reads the store.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 
 /** What the parent needs to start its workers. */
 export interface WorkerLaunch {
@@ -25,7 +26,9 @@ export async function runWorkers(launch: WorkerLaunch, stderr: NodeJS.WritableSt
     if (launch.debug) args.push('--debug');
     if (launch.quiet) args.push('--quiet');
     // The IPC channel closes if the parent dies, and the worker then stops (see the CLI's --shard).
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    // Together the workers use each core once: split the cores between them for backend threads.
+    const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / launch.workers)));
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads } });
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();

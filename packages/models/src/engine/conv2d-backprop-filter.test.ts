@@ -400,6 +400,24 @@ describe('other wasm gradient kernels against cpu', () => {
     }
   });
 
+  it('Identity and same-dtype Cast share the data, which outlives whichever reference goes first', async () => {
+    await tf.setBackend('wasm');
+    const x = tf.tensor([1.5, -2, 3], [3]);
+    const copies = [tf.clone(x), tf.cast(x, 'float32')];
+    expect(copies.map((c) => c.dataId)).toEqual([x.dataId, x.dataId]);
+    const dataIds = wasm.numDataIds();
+    x.dispose();
+    expect(wasm.numDataIds()).toBe(dataIds);
+    expect(Array.from(copies[0].dataSync())).toEqual([1.5, -2, 3]);
+    copies[0].dispose();
+    expect(Array.from(copies[1].dataSync())).toEqual([1.5, -2, 3]);
+    copies[1].dispose();
+    expect(wasm.numDataIds()).toBe(dataIds - 1);
+    const ints = tf.cast(tf.tensor([1.7, -2.2], [2]), 'int32');
+    expect(Array.from(ints.dataSync())).toEqual(Array.from((await on('cpu', () => tf.cast(tf.tensor([1.7, -2.2], [2]), 'int32'))) as ArrayLike<number>));
+    ints.dispose();
+  });
+
   it('the replaced kernels leak nothing', async () => {
     await tf.setBackend('wasm');
     const dy = tf.tensor(randomValues(2 * 8 * 8 * 6, 1), [2, 8, 8, 6]);
@@ -429,6 +447,9 @@ describe('other wasm gradient kernels against cpu', () => {
       ['BatchMatMul', () => tf.matMul(tf.reshape(x, [16, 32]), tf.reshape(x, [16, 32]), true, false)],
       ['BatchMatMul', () => tf.matMul(tf.reshape(x, [16, 32]), tf.reshape(x, [16, 32]), false, true)],
       ['Sum', () => tf.sum(x, [0, 1, 2])],
+      ['Identity', () => tf.clone(x)],
+      ['Cast', () => tf.cast(x, 'float32')],
+      ['Cast', () => tf.cast(x, 'int32')],
     ];
     for (const [name, op] of ops) {
       tf.tidy(op).dispose(); // warm-up

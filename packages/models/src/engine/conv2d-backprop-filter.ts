@@ -5,7 +5,8 @@
  *
  * Formulations (bench-conv-grad.ts times them; `auto` is what training uses):
  * - `direct` (auto's choice): a hand-written SIMD kernel (simd-kernels.wat) that accumulates tiles of
- *   4 filter rows × 8 output channels straight from x and dy. No transposes, no weight packing.
+ *   4 filter rows × 8 output channels straight from x and dy. No transposes, no weight packing. On
+ *   the threaded wasm build a helper thread computes half of the batch (simd-helper.ts).
  * - `asConv` (auto's fallback where the SIMD module cannot load): the sum *is* a forward convolution
  *   once the batch moves into the channel dimension, which XNNPACK runs:
  *     conv2d(xᵀ [Cin, H, W, B], dyᵀ [OH, OW, B, Cout] as the filter, stride 1,
@@ -15,6 +16,7 @@
  * - `perTap` (the first version) and `im2col`: matmul formulations, kept for comparison.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { helperWanted, runWithHelper, type FilterGradArgs } from './simd-helper.ts';
 import { simdKernels } from './simd-kernels.ts';
 import { callKernel, heapAddress, release, transpose, type WasmBackend } from './wasm-util.ts';
 
@@ -208,7 +210,7 @@ export function filterGradDirect(
     const acc = scratch + rowsPadded * 4;
     // Views made after the last allocation (growing the memory detaches older ones).
     const heapI32 = new Int32Array(kernels.memory.buffer);
-    const heapF32 = new Float32Array(kernels.memory.buffer);
+    let heapF32 = new Float32Array(kernels.memory.buffer);
     let k = 0;
     for (let kh = 0; kh < filterHeight; kh++) {
       for (let kw = 0; kw < filterWidth; kw++) {
@@ -217,21 +219,63 @@ export function filterGradDirect(
     }
     heapI32.fill(0, offs / 4 + rows, offs / 4 + rowsPadded);
     heapF32.fill(0, acc / 4, acc / 4 + rowsPadded * channels);
-    kernels.filter_grad(
-      heapAddress(backend, padded ?? x),
-      heapAddress(backend, dyPadded ?? dy),
-      acc,
-      offs,
-      batchSize,
-      outHeight,
-      outWidth,
-      channels,
-      rowsPadded,
-      (inHeight + top + bottom) * paddedWidth * pixelBytes,
-      strideHeight * paddedWidth * pixelBytes,
-      strideWidth * pixelBytes,
-      Math.max(1, Math.floor(16384 / (outWidth * channels * 4))),
-    );
+    const xAddress = heapAddress(backend, padded ?? x);
+    const dyAddress = heapAddress(backend, dyPadded ?? dy);
+    const imageBytes = (inHeight + top + bottom) * paddedWidth * pixelBytes;
+    const dyImageBytes = outHeight * outWidth * channels * 4;
+    const run = (accumulator: number, from: number, count: number): void =>
+      kernels.filter_grad(
+        xAddress + from * imageBytes,
+        dyAddress + from * dyImageBytes,
+        accumulator,
+        offs,
+        count,
+        outHeight,
+        outWidth,
+        channels,
+        rowsPadded,
+        imageBytes,
+        strideHeight * paddedWidth * pixelBytes,
+        strideWidth * pixelBytes,
+        Math.max(1, Math.floor(16384 / (outWidth * channels * 4))),
+      );
+    // The batch is always reduced as two halves, each from zero, summed in one order: on the
+    // threaded build a helper thread computes the first half (simd-helper.ts), otherwise this thread
+    // does, so the gradient is bit-identical whatever the thread count.
+    const half = batchSize >> 1;
+    const accSize = rowsPadded * channels;
+    const zeroed = (): number => {
+      const address = backend.wasm._malloc(accSize * 4);
+      new Float32Array(kernels.memory.buffer, address, accSize).fill(0);
+      return address;
+    };
+    if (half === 0) run(acc, 0, batchSize);
+    else {
+      let part = zeroed();
+      let outcome: ReturnType<typeof runWithHelper> = 'no-helper';
+      if (helperWanted(backend)) {
+        const args: FilterGradArgs = [
+          xAddress, dyAddress, part, offs, half, outHeight, outWidth, channels, rowsPadded, imageBytes,
+          strideHeight * paddedWidth * pixelBytes, strideWidth * pixelBytes, Math.max(1, Math.floor(16384 / (outWidth * channels * 4))),
+        ];
+        const spare = { address: 0 };
+        outcome = runWithHelper(backend, kernels.memory, kernels.module, args, () => run(acc, half, batchSize - half), () => {
+          // A failed helper may still write its accumulator: leave it allocated, use a fresh one.
+          spare.address = zeroed();
+          run(spare.address, 0, half);
+        });
+        if (outcome === 'helper-failed') part = spare.address;
+      }
+      if (outcome === 'no-helper') {
+        run(part, 0, half);
+        run(acc, half, batchSize - half);
+      }
+      const sum = new Float32Array(kernels.memory.buffer, acc, accSize);
+      const first = new Float32Array(kernels.memory.buffer, part, accSize);
+      for (let i = 0; i < accSize; i++) sum[i] += first[i];
+      backend.wasm._free(part);
+    }
+    heapF32 = new Float32Array(kernels.memory.buffer);
     const target = heapAddress(backend, out) / 4;
     if (channels === outChannels) {
       heapF32.copyWithin(target, acc / 4, acc / 4 + rows * outChannels);

@@ -6,9 +6,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@unlearn-bench/core';
+import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError, type BackendName, type EngineInfo } from '@unlearn-bench/core';
 import { registerWasmKernels } from './wasm-kernels.ts';
+import { initWasmBackend, threadedWasmUnavailable } from './wasm-threads.ts';
 
 /** `auto` picks the fastest backend that loads. */
 export type BackendChoice = BackendName | 'auto';
@@ -17,16 +19,35 @@ export type BackendChoice = BackendName | 'auto';
 export interface EngineOptions {
   /** Backend to use; `auto` (default) tries tensorflow → wasm → cpu. */
   readonly backend?: BackendChoice;
+  /**
+   * Threads of the wasm backend (its threaded build when > 1), fixed when wasm first initialises
+   * in this process. @default defaultWasmThreads()
+   */
+  readonly threads?: number;
+}
+
+/**
+ * The wasm thread count when none is given: the UNLEARN_BENCH_WASM_THREADS environment variable if
+ * set (`run --workers N` sets it for its children so that together they use the cores once), else
+ * the number of cores.
+ */
+export function defaultWasmThreads(): number {
+  const fromEnv = Number(process.env.UNLEARN_BENCH_WASM_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv >= 1) return fromEnv;
+  return availableParallelism();
 }
 
 const TENSORFLOW_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 
 async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false; why: string }> {
   const failures: string[] = [];
+  const previous = tf.engine().backendName;
   for (const pkg of TENSORFLOW_PACKAGES) {
     try {
       await import(pkg);
       if (await tf.setBackend('tensorflow')) return { ok: true, pkg };
+      // A failed setBackend leaves TF.js naming the failed backend: select the previous one again.
+      if (previous) await tf.setBackend(previous);
       failures.push(`${pkg} loaded but the tensorflow backend did not initialise`);
     } catch (error) {
       const code = (error as { code?: string }).code;
@@ -40,15 +61,30 @@ async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false;
   return { ok: false, why: failures.join('; ') };
 }
 
-async function tryWasm(): Promise<{ ok: true } | { ok: false; why: string }> {
+async function tryWasm(threads: number): Promise<{ ok: true; note: string } | { ok: false; why: string }> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
-    if (await tf.setBackend('wasm')) return { ok: true };
+    // Threads are fixed when wasm first initialises; later calls reuse that backend.
+    if (tf.findBackend('wasm')) {
+      return (await tf.setBackend('wasm')) ? { ok: true, note: '' } : { ok: false, why: 'the wasm backend did not initialise' };
+    }
+    let note = '';
+    if (threads > 1) {
+      const unavailable = threadedWasmUnavailable();
+      if (!unavailable && (await initWasmBackend(threads))) return { ok: true, note: '' };
+      note = `; the threaded wasm build is unavailable (${unavailable ?? 'it did not initialise, see the warning above'}), so 1 thread`;
+    }
+    if (await initWasmBackend(1)) return { ok: true, note };
     return { ok: false, why: 'the wasm backend did not initialise' };
   } catch (error) {
     return { ok: false, why: `wasm failed: ${(error as Error).message}` };
   }
+}
+
+function threadCount(): string {
+  const n = getThreadsCount();
+  return `${n} thread${n === 1 ? '' : 's'}`;
 }
 
 /**
@@ -69,13 +105,13 @@ let current: { choice: BackendChoice; info: EngineInfo } | undefined;
 export async function createEngine(options: EngineOptions = {}): Promise<EngineInfo> {
   const choice = options.backend ?? 'auto';
   if (current && (choice === current.choice || choice === current.info.backend) && tf.getBackend() === current.info.backend) return current.info;
-  const info = await resolve(choice);
+  const info = await resolve(choice, options.threads ?? defaultWasmThreads());
   await tf.ready();
   current = { choice, info };
   return info;
 }
 
-async function resolve(choice: BackendChoice): Promise<EngineInfo> {
+async function resolve(choice: BackendChoice, threads: number): Promise<EngineInfo> {
   if (choice === 'tensorflow') {
     const result = await tryTensorflow();
     if (!result.ok) {
@@ -84,9 +120,9 @@ async function resolve(choice: BackendChoice): Promise<EngineInfo> {
     return { backend: 'tensorflow', reason: `forced; using ${result.pkg}`, threads: 0 };
   }
   if (choice === 'wasm') {
-    const result = await tryWasm();
+    const result = await tryWasm(threads);
     if (!result.ok) throw new EngineError(`Backend 'wasm' was requested but is unavailable: ${result.why}. Use --backend cpu.`);
-    return { backend: 'wasm', reason: 'forced', threads: getThreadsCount() };
+    return { backend: 'wasm', reason: `forced${result.note}`, threads: getThreadsCount() };
   }
   if (choice === 'cpu') {
     await useCpu();
@@ -94,9 +130,9 @@ async function resolve(choice: BackendChoice): Promise<EngineInfo> {
   }
   const tensorflow = await tryTensorflow();
   if (tensorflow.ok) return { backend: 'tensorflow', reason: `auto: ${tensorflow.pkg} is installed`, threads: 0 };
-  const wasm = await tryWasm();
+  const wasm = await tryWasm(threads);
   if (wasm.ok) {
-    return { backend: 'wasm', reason: `auto: ${tensorflow.why}, so wasm (SIMD) with project kernels`, threads: getThreadsCount() };
+    return { backend: 'wasm', reason: `auto: ${tensorflow.why}, so wasm (SIMD, ${threadCount()}) with project kernels${wasm.note}`, threads: getThreadsCount() };
   }
   await useCpu();
   return { backend: 'cpu', reason: `auto: ${tensorflow.why}; ${wasm.why}; falling back to the pure-JS cpu backend`, threads: 1 };

@@ -1,10 +1,11 @@
 /**
  * Loads the hand-written SIMD kernels (simd-kernels.wat) into the wasm backend's memory: the module
- * imports the backend's WebAssembly.Memory, so it works on tensors in place. Where that memory
- * cannot be reached or imported (another tfjs-backend-wasm build, a shared-memory threaded build),
+ * imports the backend's WebAssembly.Memory, so it works on tensors in place (a second build of the
+ * same code imports the shared memory of the threaded wasm build). Where that memory cannot be
+ * reached or imported (another tfjs-backend-wasm build),
  * `simdKernels` returns undefined and callers use the XNNPACK formulations instead.
  */
-import { SIMD_KERNELS_WASM_BASE64 } from './simd-kernels.generated.ts';
+import { SIMD_KERNELS_SHARED_WASM_BASE64, SIMD_KERNELS_WASM_BASE64 } from './simd-kernels.generated.ts';
 import type { WasmBackend, WasmMemory } from './wasm-util.ts';
 
 /** The slice of the WebAssembly JS API used here (the project's lib settings carry no DOM types). */
@@ -18,6 +19,8 @@ const WASM = (globalThis as unknown as { WebAssembly: WebAssemblyApi }).WebAssem
 /** The exported functions (arguments are byte addresses, counts and byte strides; see the .wat). */
 export interface SimdKernels {
   readonly memory: WasmMemory;
+  /** The compiled module these were instantiated from (simd-helper.ts instantiates it again). */
+  readonly module: object;
   filter_grad(
     xp: number,
     dy: number,
@@ -47,16 +50,20 @@ export interface SimdKernels {
   sum_rows(x: number, rows: number, cols: number, acc: number, out: number): void;
 }
 
-let module: object | null | undefined;
+const modules = new Map<string, object | null>();
 const instances = new WeakMap<WasmMemory, SimdKernels | null>();
 
-function compiled(): object | null {
+/** The compiled module for a plain or a shared (threaded build) memory; null without wasm SIMD. */
+function compiled(shared: boolean): object | null {
+  const base64 = shared ? SIMD_KERNELS_SHARED_WASM_BASE64 : SIMD_KERNELS_WASM_BASE64;
+  let module = modules.get(base64);
   if (module === undefined) {
     try {
-      module = new WASM.Module(Uint8Array.from(atob(SIMD_KERNELS_WASM_BASE64), (c) => c.charCodeAt(0)));
+      module = new WASM.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
     } catch {
-      module = null; // no wasm SIMD here
+      module = null; // no wasm SIMD (or threads) here
     }
+    modules.set(base64, module);
   }
   return module;
 }
@@ -67,13 +74,13 @@ export function simdKernels(backend: WasmBackend): SimdKernels | undefined {
   if (!(memory instanceof WASM.Memory)) return undefined;
   let kernels = instances.get(memory);
   if (kernels === undefined) {
-    const wasmModule = compiled();
+    const wasmModule = compiled(typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer);
     try {
       kernels = wasmModule
-        ? ({ ...new WASM.Instance(wasmModule, { env: { memory } }).exports, memory } as unknown as SimdKernels)
+        ? ({ ...new WASM.Instance(wasmModule, { env: { memory } }).exports, memory, module: wasmModule } as unknown as SimdKernels)
         : null;
     } catch {
-      kernels = null; // e.g. a shared memory, which this module does not declare
+      kernels = null; // e.g. a memory whose limits the module does not accept
     }
     instances.set(memory, kernels);
   }

@@ -5,16 +5,18 @@
  *   BatchMatMul with transposed operands, which stock wasm runs as scalar loops;
  * - a MaxPoolGrad that agrees with the cpu backend (the stock one drops the gradient of windows
  *   whose values are all ≤ 0, and breaks ties differently), and a Sum over leading axes (the bias
- *   gradient) that skips the stock kernel's transpose.
+ *   gradient) that skips the stock kernel's transpose;
+ * - Identity and same-dtype Cast that share the data instead of copying it (share-data.ts).
  * The filter gradient, MaxPoolGrad and Sum run hand-written SIMD code (simd-kernels.wat) on the
- * backend's heap. Replacements keep the stock kernel's setup function and delegate to it where
- * they do not apply.
+ * backend's heap (its shared heap on the threaded build, wasm-threads.ts). Replacements keep the
+ * stock kernel's setup function and delegate to it where they do not apply.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulKernel } from './batch-mat-mul.ts';
 import { conv2dBackpropFilterKernel, setFilterGradFormulation } from './conv2d-backprop-filter.ts';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.ts';
 import { maxPoolGradKernel } from './max-pool-grad.ts';
+import { castKernel, identityKernel } from './share-data.ts';
 import { sumKernel } from './sum.ts';
 import { rememberStockKernel } from './wasm-util.ts';
 
@@ -29,6 +31,8 @@ const REPLACED: Record<string, tf.KernelFunc> = {
   BatchMatMul: batchMatMulKernel,
   MaxPoolGrad: maxPoolGradKernel,
   Sum: sumKernel,
+  Identity: identityKernel,
+  Cast: castKernel,
 };
 
 let installed: WasmKernelSet | undefined;

@@ -13,6 +13,7 @@ export interface WasmMemory {
 export interface WasmBackend extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
+  incRef(dataId: object): void;
   typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
   numDataIds(): number;
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
