@@ -32,6 +32,13 @@ describe('plugins named by a manifest', () => {
     const row = rows.find((r) => r.unlearner === 'lab/scaled-gd')!;
     expect(row.examples).toBe(row.budgetExamples);
     expect(row.budgetExamples).toBe(Math.floor(0.2 * 5 * 280));
+
+    // The same results as markdown tables, from the store.
+    const report = await runInProcess(['report', out, '--metrics', 'accuracy', '--markdown']);
+    expect(report.code).toBe(0);
+    expect(report.stdout).toMatch(/^\*\*attack: gaussian   \(mean ± std over 1 seed\)\*\*\n\n\| model \| budget \| accuracy \|\n\|---\|---\|---\|\n\| none \(poisoned\) \| - \| 0\.\d{4} \|/);
+    expect(report.stdout).toContain('| lab/scaled-gd | 20% |');
+    expect((await runInProcess(['report', out, '--metrics', 'nope'])).stderr).toMatch(/^error: No metric 'nope' in '.*'\. Present: accuracy, accuracy:drop\.\n$/);
   });
 
   it('validates the plugin’s options like a built-in’s', async () => {

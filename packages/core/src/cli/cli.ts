@@ -45,6 +45,8 @@ Commands:
                          DIR defaults to runs/<experiment name>. Seed × attack groups run in
                          N worker processes (default: the number of cores).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
+  report <DIR> [--metrics a,b,...] [--markdown]
+                         Tables of a finished or partial run from DIR/results.db.
   new-plugin <kind> <name> [--out DIR]
                          Write a working plugin package (kind: unlearner, metric, attack) with a
                          passing test into DIR/unlearn-bench-plugin-<name> (default DIR: .).
@@ -72,6 +74,7 @@ interface ParsedArgs {
   markdown: boolean;
   workers?: number;
   shard?: { index: number; count: number };
+  metrics?: string[];
 }
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'];
@@ -96,6 +99,10 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--help' || arg === '-h') parsed.help = true;
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
+    else if (arg === '--metrics' || arg.startsWith('--metrics=')) {
+      const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+      parsed.metrics = text.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
+    }
     else if (arg === '--workers' || arg.startsWith('--workers=')) {
       const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
       const workers = Number(text);
@@ -333,6 +340,21 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           store.close();
         }
       }
+      case 'report': {
+        const [dir, ...extra] = args.positional;
+        if (!dir || extra.length > 0) throw new UsageError('Usage: unlearn-bench report <DIR> [--metrics a,b,...] [--markdown]');
+        if (!existsSync(join(dir, 'results.db'))) throw new UsageError(`No results in '${dir}' (no results.db). Give the --out folder of a run.`);
+        const store = new ResultsStore(dir);
+        try {
+          const records = store.records();
+          const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
+          if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
+          host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown })}\n`);
+        } finally {
+          store.close();
+        }
+        return 0;
+      }
       case 'new-plugin': {
         const [kind, name, ...extra] = args.positional;
         if (!kind || !name || extra.length > 0) throw new UsageError('Usage: unlearn-bench new-plugin <unlearner|metric|attack> <name> [--out DIR]');
@@ -341,7 +363,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return 0;
       }
       default:
-        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, new-plugin. Run 'unlearn-bench --help'.`);
+        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, report, new-plugin. Run 'unlearn-bench --help'.`);
     }
   } catch (error) {
     const inputError =

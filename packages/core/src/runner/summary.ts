@@ -75,68 +75,73 @@ function formatNumber(value: number, decimals = decimalsFor(value)): string {
   return value.toFixed(decimals);
 }
 
-/** Renders the aggregates as plain-text tables, one per attack. */
-export function formatSummary(records: readonly ResultRecord[]): string {
+/** How to render the summary. */
+export interface SummaryFormat {
+  /** Only these metrics, in this order (default: all, in the order they appear). */
+  readonly metrics?: readonly string[];
+  /** Markdown tables instead of aligned text. */
+  readonly markdown?: boolean;
+}
+
+/** Renders the aggregates as tables: per attack, values (mean ± std) then the gap to retrain. */
+export function formatSummary(records: readonly ResultRecord[], format: SummaryFormat = {}): string {
   const aggregates = aggregate(records);
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
   for (const attack of attacks) {
     const rows = aggregates.filter((a) => a.attack === attack);
-    const metrics = [...new Set(rows.map((r) => r.metric))];
+    const present = [...new Set(rows.map((r) => r.metric))];
+    const metrics = format.metrics ? format.metrics.filter((m) => present.includes(m)) : present;
     const models = [...new Map(rows.map((r) => [`${r.unlearner}|${r.budget}`, { unlearner: r.unlearner, budget: r.budget }])).values()];
     const order = (m: { unlearner: string }) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : 2);
-    models.sort((a, b) => order(a) - order(b) || 0);
+    models.sort((a, b) => order(a) - order(b));
     const seedsCount = Math.max(...rows.map((r) => r.n));
-    // Wide experiments print their metrics in chunks so each table fits a terminal.
-    for (let start = 0; start < metrics.length; start += METRICS_PER_TABLE) {
-      const chunk = metrics.slice(start, start + METRICS_PER_TABLE);
-      blocks.push(formatValues(attack, rows, models, chunk, seedsCount));
-      if (seedsCount >= 2) blocks.push(formatGaps(attack, rows, models, chunk));
+    // Text tables print their metrics in chunks so each fits a terminal.
+    const chunk = format.markdown ? Math.max(1, metrics.length) : METRICS_PER_TABLE;
+    for (let start = 0; start < metrics.length; start += chunk) {
+      const shown = metrics.slice(start, start + chunk);
+      const label = (m: { unlearner: string }) => (m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : m.unlearner);
+      const find = (m: { unlearner: string; budget: number | null }, metric: string) => rows.find((r) => r.unlearner === m.unlearner && r.budget === m.budget && r.metric === metric);
+      const values = models.map((m) => [
+        label(m),
+        formatBudget(m.budget),
+        ...shown.map((metric) => {
+          const a = find(m, metric);
+          if (!a) return '';
+          return a.n > 1 ? `${formatNumber(a.mean)} ± ${formatNumber(a.std, decimalsFor(a.mean))}` : formatNumber(a.mean);
+        }),
+      ]);
+      blocks.push(table(`attack: ${attack}   (mean ± std over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, ['model', 'budget', ...shown], values, format.markdown));
+      if (seedsCount < 2) continue;
+      const gaps = models
+        .filter((m) => m.unlearner !== 'retrain')
+        .map((m) => [
+          label(m),
+          formatBudget(m.budget),
+          ...shown.map((metric) => {
+            const a = find(m, metric);
+            if (!a || a.verdict === 'n/a') return 'n/a';
+            return `${a.verdict === 'indistinguishable' ? '≈' : '≠'} ${(Math.abs(a.gapToRetrain) < 0.05 ? 0 : a.gapToRetrain).toFixed(1)}`;
+          }),
+        ]);
+      const title = `gap to retrain, ${attack}: (mean − retrain mean) / retrain std over seeds; ≈ if |gap| ≤ ${GAP_THRESHOLD} (indistinguishable from retraining), ≠ otherwise`;
+      blocks.push(table(title, ['model', 'budget', ...shown], gaps, format.markdown));
     }
   }
   return blocks.join('\n\n');
 }
 
-/** Metric columns per printed table. */
+/** Metric columns per text table. */
 const METRICS_PER_TABLE = 5;
 
-function formatValues(attack: string, rows: readonly Aggregate[], models: readonly { unlearner: string; budget: number | null }[], metrics: readonly string[], seedsCount: number): string {
-    const header = ['model', 'budget', ...metrics];
-    const body = models.map((m) => [
-      m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : m.unlearner,
-      formatBudget(m.budget),
-      ...metrics.map((metric) => {
-        const a = rows.find((r) => r.unlearner === m.unlearner && r.budget === m.budget && r.metric === metric);
-        if (!a) return '';
-        return a.n > 1 ? `${formatNumber(a.mean)} ± ${formatNumber(a.std, decimalsFor(a.mean))}` : formatNumber(a.mean);
-      }),
-    ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-    return [`attack: ${attack}   (mean ± std over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
-}
-
-function formatGaps(attack: string, rows: readonly Aggregate[], models: readonly { unlearner: string; budget: number | null }[], metrics: readonly string[]): string {
-  const header = ['model', 'budget', ...metrics];
-  const body = models
-    .filter((m) => m.unlearner !== 'retrain')
-    .map((m) => [
-      m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner,
-      formatBudget(m.budget),
-      ...metrics.map((metric) => {
-        const a = rows.find((r) => r.unlearner === m.unlearner && r.budget === m.budget && r.metric === metric);
-        if (!a || a.verdict === 'n/a') return 'n/a';
-        return `${a.verdict === 'indistinguishable' ? '≈' : '≠'} ${(Math.abs(a.gapToRetrain) < 0.05 ? 0 : a.gapToRetrain).toFixed(1)}`;
-      }),
-    ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
-  return [
-    `gap to retrain, ${attack}: (mean − retrain mean) / retrain std over seeds; ≈ if |gap| ≤ ${GAP_THRESHOLD} (indistinguishable from retraining), ≠ otherwise`,
-    line(header),
-    widths.map((w) => '-'.repeat(w)).join('  '),
-    ...body.map(line),
-  ].join('\n');
+function table(title: string, header: readonly string[], body: readonly string[][], markdown = false): string {
+  if (markdown) {
+    const row = (cells: readonly string[]) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+    return [`**${title}**`, '', row(header), `|${header.map(() => '---').join('|')}|`, ...body.map(row)].join('\n');
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
+  const line = (cells: readonly string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
+  return [title, line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
 /** Writes `summary.jsonl` (one line per attack × model × metric aggregate) atomically into `dir`. */
