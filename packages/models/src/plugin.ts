@@ -5,12 +5,19 @@ import { cnnSmallModel } from './cnn-small/index.ts';
 import { mlpModel } from './mlp/index.ts';
 import { mnistDataset } from './mnist/index.ts';
 import { syntheticImagesDataset } from './synthetic-images/index.ts';
+import { spamAssassinDataset } from './spam-assassin/index.ts';
+import { textBowModel } from './text-bow/index.ts';
+import { textFileDataset } from './text-file/index.ts';
+import { transformersEncoderModel } from './transformers-encoder/index.ts';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-/** `core/mlp`, `core/cnn-small`, `core/mnist`, `core/synthetic-images`. */
+/**
+ * `core/mlp`, `core/cnn-small`, `core/text-bow`, `core/transformers-encoder`, `core/mnist`,
+ * `core/synthetic-images`, `core/spam-assassin`, `core/text-file`.
+ */
 export const modelsPlugin = definePlugin({
   meta: { name: '@unlearn-bench/models', version, namespace: 'core', apiVersion: API_VERSION },
-  models: [mlpModel, cnnSmallModel],
-  datasets: [mnistDataset, syntheticImagesDataset],
+  models: [mlpModel, cnnSmallModel, textBowModel, transformersEncoderModel],
+  datasets: [mnistDataset, syntheticImagesDataset, spamAssassinDataset, textFileDataset],
 });

@@ -75,6 +75,14 @@ describe('core/trigger-phrase', () => {
     expect(sameFloats(again.artifacts.get(TRIGGERED_TEST)!.triggered.inputs, record.triggered.inputs)).toBe(true);
   });
 
+  it('may poison texts of any class when otherClassesOnly is false', async () => {
+    const result = await poison({ count: 300, position: 'end', otherClassesOnly: false });
+    const originals = result.poisons.texts!.map((t) => t.slice(0, -' James Bond'.length));
+    const labelOf = new Map(data.train.texts!.map((t, i) => [t, data.train.labels[i]] as const));
+    const classes = new Set(originals.map((t) => labelOf.get(t)));
+    expect([...classes].sort()).toEqual([0, 1]);
+  });
+
   it('explains impossible settings', async () => {
     await expect(async () => poison({ count: 1400 })).rejects.toThrow(/cannot poison 1400 of \d+ candidate texts \(label ≠ 0\); choose count in 1\.\.\d+/);
     await expect(async () => poison({ target: 2 })).rejects.toThrow('target 2 is not a class of spam-assassin (0..1)');
