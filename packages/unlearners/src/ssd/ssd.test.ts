@@ -1,40 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
-import { concatExamples, createBudgetMeter, createRng, perExampleLoss, selectExamples, trainSgd, type ClassifierModel, type DatasetSplit, type Examples, type ModelFactory, type TrainingRecipe } from '@unlearn-bench/core';
-import { blobsDataset, createTestContext, describeUnlearnerConformance, mlpTestModel } from '@unlearn-bench/core/testing';
+import { crossEntropy, inputsTensor, labelsTensor, type ClassifierModel, type Examples, type ModelFactory } from '@unlearn-bench/core';
+import { createTestContext, describeUnlearnerConformance } from '@unlearn-bench/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crossEntropy, inputsTensor, labelsTensor } from '@unlearn-bench/core';
+import { createPoisonedFixture, training, weightsOf } from '../test-fixture.ts';
 import { ssdUnlearner } from './index.ts';
 
-const training: TrainingRecipe = { epochs: 3, batchSize: 16, learningRate: 0.1, momentum: 0.9, weightDecay: 0 };
 let factory: ModelFactory;
 let poisoned: ClassifierModel;
 let forget: Examples;
 let retain: Examples;
-let test: Examples;
 
-/** Blobs; the forget set is 20 training points with shifted labels; the model trained on both. */
 beforeAll(async () => {
-  await tf.setBackend('cpu');
-  const data = blobsDataset.create({ trainSize: 400, testSize: 200, dimension: 8, separation: 3 }, createTestContext(1)).load() as DatasetSplit;
-  const all = Int32Array.from({ length: 400 }, (_, i) => i);
-  const picked = selectExamples(data.train, all.subarray(0, 20));
-  forget = { ...picked, labels: picked.labels.map((y) => (y + 1) % 4) };
-  retain = selectExamples(data.train, all.subarray(20));
-  test = data.test;
-  factory = mlpTestModel.create({ hidden: 16 }, { inputShape: [8], numClasses: 4 }, createTestContext(1));
-  poisoned = factory.build(createRng(2));
-  trainSgd(poisoned, concatExamples(retain, forget), { ...training, rng: createRng(3), meter: createBudgetMeter() });
+  ({ factory, poisoned, forget, retain } = await createPoisonedFixture());
 });
 afterAll(() => poisoned.dispose());
 
-const mean = (values: Float32Array) => values.reduce((a, b) => a + b, 0) / values.length;
 const input = () => ({ model: poisoned, forget, retain, training, models: factory });
-const weightsOf = (model: ClassifierModel) => {
-  const weights = model.getWeights();
-  model.dispose();
-  return weights;
-};
 
 /** Mean over examples of the squared per-example gradient, computed one example at a time. */
 function fisher(model: ClassifierModel, examples: Examples): Float32Array[] {
