@@ -4,18 +4,13 @@
  * on the retain set, within the budget; earlier layers stay bit-identical.
  */
 import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 import { checkK } from '../eu-k/index.ts';
 
 /** Options of `core/cf-k`. */
-export interface CfKOptions {
+export interface CfKOptions extends RecipeOverrides {
   /** Number of last layers to fine-tune. @default 1 */
   readonly k: number;
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Batch size; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
 }
 
 /** `core/cf-k`: fine-tune only the last k layers on the retain set. */
@@ -29,9 +24,7 @@ export const cfKUnlearner = defineUnlearner<CfKOptions>({
     additionalProperties: false,
     properties: {
       k: { type: 'integer', minimum: 1, default: 1, description: 'Number of last layers to fine-tune.' },
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+      ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },
   create(options, ctx) {
@@ -43,10 +36,7 @@ export const cfKUnlearner = defineUnlearner<CfKOptions>({
         const copy = model.clone();
         const last = copy.layers().slice(-options.k);
         trainSgd(copy, retain, {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize: options.batchSize ?? training.batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...applyOverrides(training, options),
           epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
           maxExamples,
           variables: last.flatMap((layer) => layer.parameters),

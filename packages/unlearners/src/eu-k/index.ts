@@ -4,17 +4,12 @@
  * and train only them on the retain set, within the budget; earlier layers stay bit-identical.
  */
 import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
 /** Options of `core/eu-k`. */
-export interface EuKOptions {
+export interface EuKOptions extends RecipeOverrides {
   /** Number of last layers to re-initialise and retrain. @default 1 */
   readonly k: number;
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Batch size; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
 }
 
 /** `core/eu-k`: re-initialise the last k layers and retrain them on the retain set. */
@@ -28,9 +23,7 @@ export const euKUnlearner = defineUnlearner<EuKOptions>({
     additionalProperties: false,
     properties: {
       k: { type: 'integer', minimum: 1, default: 1, description: 'Number of last layers to re-initialise and retrain.' },
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+      ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },
   create(options, ctx) {
@@ -44,10 +37,7 @@ export const euKUnlearner = defineUnlearner<EuKOptions>({
         const initRng = ctx.rng.fork('reinitialize');
         for (const layer of last) layer.reinitialize(initRng);
         trainSgd(copy, retain, {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize: options.batchSize ?? training.batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...applyOverrides(training, options),
           epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
           maxExamples,
           variables: last.flatMap((layer) => layer.parameters),

@@ -6,15 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, defineUnlearner, trainSgd, type ClassifierModel } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
 /** Options of `core/ga`. */
-export interface GaOptions {
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Batch size; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
+export interface GaOptions extends RecipeOverrides {
 }
 
 const negativeCrossEntropy = (m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D): tf.Scalar => tf.tidy(() => tf.neg(crossEntropy(m.logits(x), y)));
@@ -29,9 +24,7 @@ export const gaUnlearner = defineUnlearner<GaOptions>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+      ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },
   create(options, ctx) {
@@ -44,10 +37,7 @@ export const gaUnlearner = defineUnlearner<GaOptions>({
         // One pass over the forget set at a time: ascent on an unbounded loss can overflow, and a
         // pass that leaves non-finite weights is undone and ends the run.
         const recipe = {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize: options.batchSize ?? training.batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...applyOverrides(training, options),
           epochs: 1,
         };
         let pass = 0;

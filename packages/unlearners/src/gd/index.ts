@@ -4,16 +4,10 @@
  * spent; hyper-parameters default to the experiment's training recipe.
  */
 import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
-/** Options of `core/gd`. */
-export interface GdOptions {
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Batch size; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
-}
+/** Options of `core/gd`: only the recipe overrides. */
+export type GdOptions = RecipeOverrides;
 
 /** `core/gd`: fine-tune on the retain set within the budget. */
 export const gdUnlearner = defineUnlearner<GdOptions>({
@@ -24,11 +18,7 @@ export const gdUnlearner = defineUnlearner<GdOptions>({
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
-    properties: {
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
-    },
+    properties: { ...RECIPE_OVERRIDE_PROPERTIES },
   },
   create(options, ctx) {
     return {
@@ -37,10 +27,7 @@ export const gdUnlearner = defineUnlearner<GdOptions>({
         const maxExamples = ctx.meter.remaining;
         if (!Number.isFinite(maxExamples)) throw new RangeError('core/gd needs a finite budget');
         trainSgd(copy, retain, {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize: options.batchSize ?? training.batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...applyOverrides(training, options),
           epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
           maxExamples,
           rng: ctx.rng,

@@ -5,17 +5,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, defineUnlearner, trainSgd, type ClassifierModel } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
 /** Options of `core/ngd`. */
-export interface NgdOptions {
+export interface NgdOptions extends RecipeOverrides {
   /** Standard deviation σ of the noise added to each gradient coordinate. @default 0.01 */
   readonly sigma: number;
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Batch size; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
 }
 
 /** `core/ngd`: fine-tune on the retain set with Gaussian gradient noise, within the budget. */
@@ -29,9 +24,7 @@ export const ngdUnlearner = defineUnlearner<NgdOptions>({
     additionalProperties: false,
     properties: {
       sigma: { type: 'number', minimum: 0, default: 0.01, description: 'Standard deviation σ of the Gaussian noise added to each gradient coordinate; 0 gives plain gradient descent.' },
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Batch size; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+      ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },
   create(options, ctx) {
@@ -49,10 +42,7 @@ export const ngdUnlearner = defineUnlearner<NgdOptions>({
           return tf.add(loss, tf.addN(terms)) as tf.Scalar;
         };
         trainSgd(copy, retain, {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize: options.batchSize ?? training.batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...applyOverrides(training, options),
           epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
           maxExamples,
           loss: noisyLoss,
