@@ -73,7 +73,7 @@ interface ParsedArgs {
   version: boolean;
   markdown: boolean;
   workers?: number;
-  shard?: { index: number; count: number };
+  groups?: number[];
   metrics?: string[];
 }
 
@@ -108,10 +108,10 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
       const workers = Number(text);
       if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${text}'.`);
       parsed.workers = workers;
-    } else if (arg === '--shard') {
-      const match = /^(\d+)\/(\d+)$/.exec(value());
-      if (!match || Number(match[1]) >= Number(match[2])) throw new UsageError('--shard must be i/N with 0 ≤ i < N.');
-      parsed.shard = { index: Number(match[1]), count: Number(match[2]) };
+    } else if (arg === '--groups') {
+      const text = value();
+      if (!/^\d+(,\d+)*$/.test(text)) throw new UsageError('--groups must be a comma-separated list of group indices.');
+      parsed.groups = text.split(',').map(Number);
     }
     else if (arg.startsWith('-')) throw new UsageError(`Unknown option '${arg}'. Run 'unlearn-bench --help' for the options.`);
     else if (parsed.command === undefined) parsed.command = arg;
@@ -232,12 +232,13 @@ function countFinishedCells(experiment: Experiment, backend: string, outDir: str
   }
 }
 
-function countPendingGroups(experiment: Experiment, backend: string, outDir: string): number {
+/** Plan indices of the groups with at least one unfinished cell in `outDir`. */
+function pendingGroupIndices(experiment: Experiment, backend: string, outDir: string): number[] {
   const groups = planCells(experiment, backend);
-  if (!existsSync(join(outDir, 'results.db'))) return groups.length;
+  if (!existsSync(join(outDir, 'results.db'))) return groups.map((_, i) => i);
   const store = new ResultsStore(outDir);
   try {
-    return groups.filter((g) => g.cells.some((c) => !store.hasCell(c.key))).length;
+    return groups.flatMap((g, i) => (g.cells.some((c) => !store.hasCell(c.key)) ? [i] : []));
   } finally {
     store.close();
   }
@@ -302,17 +303,17 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const engine = await host.createEngine(args.backend ?? experiment.backend);
         const root = createRootContainer({ plugins, engine, logger });
         const outDir = resolve(args.out ?? `runs/${experiment.name}`);
-        if (args.shard) {
-          // A worker of a parent run: compute this shard's cells; the parent prints the table.
+        if (args.groups) {
+          // A worker of a parent run: compute these groups' cells; the parent prints the table.
           // Stop if the parent goes away (even by SIGKILL), so no orphan keeps writing.
           process.on('disconnect', () => process.exit(130));
           process.channel?.unref(); // the channel alone must not keep the worker alive
-          const summary = await root.resolve(Runner).run(experiment, { outDir, shard: args.shard });
+          const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups });
           for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
           return summary.failures.length > 0 ? 1 : 0;
         }
-        const pendingGroups = countPendingGroups(experiment, engine.backend, outDir);
-        const workers = Math.min(args.workers ?? availableParallelism(), pendingGroups);
+        const pending = pendingGroupIndices(experiment, engine.backend, outDir);
+        const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         if (workers <= 1) {
           const summary = await root.resolve(Runner).run(experiment, { outDir });
           return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath);
@@ -320,9 +321,19 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const start = performance.now();
         const finishedBefore = countFinishedCells(experiment, engine.backend, outDir);
         logger.info(`backend: ${engine.backend} (${engine.reason})`);
-        logger.info(`${experiment.name}: ${pendingGroups} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
+        logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
+        new ResultsStore(outDir).close(); // create the database once, before the workers share it
         const codes = await runWorkers(
-          { binPath: host.binPath, manifestPath: resolve(path), outDir, backend: engine.backend, workers, debug: args.debug, quiet: args.quiet },
+          {
+            binPath: host.binPath,
+            manifestPath: resolve(path),
+            outDir,
+            backend: engine.backend,
+            // Round-robin over the unfinished groups only, fixed here so no group is left out.
+            assignments: Array.from({ length: workers }, (_, w) => pending.filter((_, j) => j % workers === w)),
+            debug: args.debug,
+            quiet: args.quiet,
+          },
           host.stderr,
         );
         const store = new ResultsStore(outDir);

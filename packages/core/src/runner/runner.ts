@@ -32,10 +32,10 @@ export interface RunOptions {
   /** Output folder: results.db, results.jsonl, run.json, cached models. */
   readonly outDir: string;
   /**
-   * Run only the groups whose index (in plan order) is `index` modulo `count`. Worker processes
-   * use this to split a run; every group is independent, so the union equals a sequential run.
+   * Run only the groups at these indices of the plan (planCells order). Worker processes use this
+   * to split a run; every group is independent, so the union equals a sequential run.
    */
-  readonly shard?: { readonly index: number; readonly count: number };
+  readonly groups?: readonly number[];
 }
 
 /** What a run did. */
@@ -79,8 +79,7 @@ export class Runner {
   /** Runs every unfinished cell of `experiment`, writing results under `options.outDir`. */
   async run(experiment: Experiment, options: RunOptions): Promise<RunSummary> {
     const start = performance.now();
-    const shard = options.shard ?? { index: 0, count: 1 };
-    const groups = planCells(experiment, this.engine.backend).filter((_, i) => i % shard.count === shard.index);
+    const groups = planCells(experiment, this.engine.backend).filter((_, i) => !options.groups || options.groups.includes(i));
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
     mkdirSync(join(options.outDir, 'models'), { recursive: true });
     removeStaleTemporaries(options.outDir);

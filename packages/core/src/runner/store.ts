@@ -143,6 +143,8 @@ export class ResultsStore {
       this.db.pragma('busy_timeout = 30000'); // worker processes share the database
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = NORMAL');
+      // IMMEDIATE: take the write lock up front, so worker processes opening the store together
+      // wait for each other (busy_timeout) instead of failing on a lock upgrade.
       this.db.transaction(() => {
         const version = this.db.pragma('user_version', { simple: true }) as number;
         const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cells'").get() !== undefined;
@@ -151,9 +153,11 @@ export class ResultsStore {
             `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format ${version}, this one reads ${STORE_VERSION}). Use a new --out folder, or move the old one away.`,
           );
         }
-        this.db.exec(SCHEMA);
-        this.db.pragma(`user_version = ${STORE_VERSION}`);
-      })();
+        if (!hasTables) {
+          this.db.exec(SCHEMA);
+          this.db.pragma(`user_version = ${STORE_VERSION}`);
+        }
+      }).immediate();
     } catch (error) {
       if (error instanceof StoreError) throw error;
       throw new StoreError(`Cannot open the results store in '${dir}': ${(error as Error).message}`, { cause: error });
@@ -195,7 +199,7 @@ export class ResultsStore {
       for (const row of rows) {
         insertResult.run(cell.key, row.metric, Number.isFinite(row.value) ? row.value : null, row.details ? JSON.stringify(row.details) : null);
       }
-    })();
+    }).immediate();
   }
 
   /** Records a failed cell (it stays unfinished and is retried on the next run). */

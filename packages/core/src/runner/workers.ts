@@ -1,7 +1,7 @@
 /**
- * Worker processes for one machine: the groups of a run (seed × attack, each independent) are
- * split round-robin over N child processes of the same CLI (`run --shard i/N`), which share the
- * output folder's SQLite store. The parent waits, then reads the store.
+ * Worker processes for one machine: the unfinished groups of a run (seed × attack, each
+ * independent) are split over child processes of the same CLI (`run --groups i,j,…`), which share
+ * the output folder's SQLite store. The parent waits, then reads the store.
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
@@ -14,20 +14,22 @@ export interface WorkerLaunch {
   readonly outDir: string;
   /** The backend the parent resolved, so every worker computes the same cell keys. */
   readonly backend: string;
-  readonly workers: number;
+  /** Plan indices of the groups each worker runs (one entry per worker). */
+  readonly assignments: readonly (readonly number[])[];
   readonly debug: boolean;
   readonly quiet: boolean;
 }
 
-/** Runs `launch.workers` children and resolves to their exit codes; their stderr is prefixed. */
+/** Runs one child per assignment and resolves to their exit codes; their stderr is prefixed. */
 export async function runWorkers(launch: WorkerLaunch, stderr: NodeJS.WritableStream): Promise<number[]> {
-  const children = Array.from({ length: launch.workers }, (_, index) => {
-    const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--shard', `${index}/${launch.workers}`];
+  const workers = launch.assignments.length;
+  const children = launch.assignments.map((groups, index) => {
+    const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
     if (launch.debug) args.push('--debug');
     if (launch.quiet) args.push('--quiet');
-    // The IPC channel closes if the parent dies, and the worker then stops (see the CLI's --shard).
+    // The IPC channel closes if the parent dies, and the worker then stops (see the CLI's --groups).
     // Together the workers use each core once: split the cores between them for backend threads.
-    const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / launch.workers)));
+    const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads } });
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {

@@ -72,11 +72,15 @@ export const gusMetric = defineMetric<GusOptions>({
   },
   create(options, ctx) {
     let freshNoise: Float32Array | undefined;
+    let warned = false;
     return {
       compute({ model, artifacts }) {
         const record = artifacts.get(GAUSSIAN_NOISE);
         if (!record) {
-          throw new Error('core/gus needs Gaussian poisons: use the core/gaussian attack (no core/gaussian-noise record was found).');
+          // Another attack in the same manifest (e.g. a control): GUS does not apply to its cells.
+          if (!warned) ctx.logger.warn('core/gus needs Gaussian poisons (core/gaussian); this attack left none, so GUS is reported as n/a here.');
+          warned = true;
+          return { value: Number.NaN, details: { applicable: false } };
         }
         const size = exampleSize(record.inputShape);
         const base = createExamples(record.baseInputs, record.labels, record.inputShape);
