@@ -65,7 +65,7 @@ export const labelFlipAttack = defineAttack<LabelFlipOptions>({
         ctx.logger.debug(`${k} labels flipped (${options.mode})`);
         return {
           clean: selectExamples(train, rest),
-          poisons: createExamples(base.inputs, flipped, train.inputShape),
+          poisons: createExamples(base.inputs, flipped, train.inputShape, base.texts),
           artifacts: new Artifacts().set(LABEL_FLIP, { originalLabels: base.labels, mode: options.mode }),
         };
       },

@@ -1,5 +1,5 @@
-import { LABEL_FLIP, accuracy, concatExamples, createBudgetMeter, createRng, silentLogger, trainSgd, type DatasetSplit, type PluginContext } from '@unlearn-bench/core';
-import { createEngine, mlpModel, mnistDataset } from '@unlearn-bench/models';
+import { LABEL_FLIP, accuracy, concatExamples, createBudgetMeter, createExamples, createRng, silentLogger, trainSgd, type DatasetSplit, type PluginContext } from '@unlearn-bench/core';
+import { createEngine, mlpModel, mnistDataset, spamAssassinDataset, textBowModel } from '@unlearn-bench/models';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { labelFlipAttack, type LabelFlipOptions } from './index.ts';
 
@@ -49,5 +49,16 @@ describe('core/label-flip', () => {
     const poisoned = trained(concatExamples(result.clean, result.poisons));
     expect(clean).toBeGreaterThan(0.85);
     expect(clean - poisoned).toBeGreaterThan(0.03);
+  });
+
+  it('keeps the texts of text examples, so a text model trains on S ∪ P', async () => {
+    const raw = await spamAssassinDataset.create({ trainSize: 200, testSize: 50, splitSeed: 0, headers: false, maxChars: 300 }, context(0)).load();
+    const featurizer = await textBowModel.createFeaturizer!({ dimension: 64, ngrams: 1, lowercase: true, weighting: 'binary', normalize: true, maxTokens: 0, hidden: [] }, context(0));
+    const train = createExamples(await featurizer.featurize(raw.train.texts!), raw.train.labels, featurizer.featureShape, raw.train.texts);
+    const result = await labelFlipAttack.create({ ...defaults, count: 20 }, context(1)).poison({ data: { ...raw, train }, models: undefined as never, training: undefined as never });
+    expect(result.poisons.texts).toHaveLength(20);
+    const all = concatExamples(result.clean, result.poisons);
+    expect(all.count).toBe(200);
+    expect([...all.texts!].sort()).toEqual([...raw.train.texts!].sort());
   });
 });

@@ -47,7 +47,7 @@ describe('unlearn-bench validate', () => {
   const cases: [string, string | object, string[]][] = [
     ['bad JSON', '{\n  "name": "x"\n  "seeds": [1]\n}', ["line 3, column 3: invalid JSON: Expected ',' or '}' after property value. Check for a missing comma, quote or bracket there."]],
     ['an unknown unlearner', variant((m) => (m.unlearners[2].use = 'core/gdd')), ["unlearners[2].use: Unknown unlearner 'core/gdd'. Did you mean 'core/gd'?"]],
-    ['an unknown dataset', variant((m) => (m.dataset.use = 'core/cifar-10')), ['dataset.use: Unknown dataset \'core/cifar-10\'. Known datasets: core/mnist, core/synthetic-images.']],
+    ['an unknown dataset', variant((m) => (m.dataset.use = 'core/cifar-10')), ['dataset.use: Unknown dataset \'core/cifar-10\'. Known datasets: core/mnist, core/spam-assassin, core/synthetic-images, core/text-file.']],
     ['a wrong type', variant((m) => (m.seeds = '1')), ['seeds: expected array, got the string "1". (Seeds to repeat the whole experiment with; results are reported as mean ± std over them.)']],
     ['a non-integer seed', variant((m) => (m.seeds = [1.5])), ['seeds[0]: expected integer, got number 1.5.']],
     ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics."]],

@@ -50,9 +50,9 @@ describe('core/attack-success', () => {
     expect(miss.value).toBe(0);
   });
 
-  it('says which attack it needs when there is no trigger', () => {
-    expect(() => attackSuccessMetric.create({ batchSize: 4 }, context()).compute({ model: rule, role: 'poisoned', data, clean: data.train, poisons: data.train, artifacts: new Artifacts(), references: { poisoned: rule, retrained: rule }, cost })).toThrowErrorMatchingInlineSnapshot(
-      `[Error: core/attack-success needs a trigger: use the core/backdoor-patch or core/trigger-phrase attack (no core/backdoor-trigger or core/triggered-test record was found).]`,
-    );
+  it('is n/a (NaN, applicable: false) for cells of an attack without a trigger, e.g. core/gaussian beside a backdoor', () => {
+    const result = attackSuccessMetric.create({ batchSize: 4 }, context()).compute({ model: rule, role: 'poisoned', data, clean: data.train, poisons: data.train, artifacts: new Artifacts(), references: { poisoned: rule, retrained: rule }, cost }) as MetricResult;
+    expect(result.value).toBeNaN();
+    expect(result.details).toEqual({ applicable: false });
   });
 });

@@ -4,16 +4,14 @@
  * classifies as the target. A model that never saw the trigger gives the base rate of that class.
  * Text backdoors (`core/trigger-phrase`) record their triggered test texts instead (`core/triggered-test`).
  */
-import { BACKDOOR_TRIGGER, TRIGGERED_TEST, createExamples, defineMetric, predictClasses, selectExamples, stampTrigger, type Artifacts, type Examples, type TriggeredTestRecord } from '@unlearn-bench/core';
+import { BACKDOOR_TRIGGER, TRIGGERED_TEST, createExamples, defineMetric, predictClasses, selectExamples, stampTrigger, type Artifacts, type Examples, type MetricResult, type TriggeredTestRecord } from '@unlearn-bench/core';
 
-/** The non-target test examples with and without the trigger: stamped from a patch, or recorded by a text attack. */
-function triggeredSets(test: Examples, artifacts: Artifacts): TriggeredTestRecord {
+/** The non-target test examples with and without the trigger: stamped from a patch, recorded by a text attack, or undefined (no backdoor). */
+function triggeredSets(test: Examples, artifacts: Artifacts): TriggeredTestRecord | undefined {
   const recorded = artifacts.get(TRIGGERED_TEST);
   if (recorded) return recorded;
   const trigger = artifacts.get(BACKDOOR_TRIGGER);
-  if (!trigger) {
-    throw new Error('core/attack-success needs a trigger: use the core/backdoor-patch or core/trigger-phrase attack (no core/backdoor-trigger or core/triggered-test record was found).');
-  }
+  if (!trigger) return undefined;
   const untriggered = selectExamples(test, Array.from(test.labels.keys()).filter((i) => test.labels[i] !== trigger.target));
   const triggered = createExamples(stampTrigger(untriggered.inputs, trigger), untriggered.labels, test.inputShape);
   return { target: trigger.target, triggered, untriggered };
@@ -37,10 +35,17 @@ export const attackSuccessMetric = defineMetric<AttackSuccessOptions>({
       batchSize: { type: 'integer', minimum: 1, default: 512, description: 'Examples per forward batch.' },
     },
   },
-  create(options) {
+  create(options, ctx) {
+    let warned = false;
     return {
-      compute({ model, data, artifacts }) {
+      compute({ model, data, artifacts }): MetricResult {
         const sets = triggeredSets(data.test, artifacts);
+        if (!sets) {
+          // Another attack in the same manifest (e.g. core/gaussian beside a backdoor): no trigger to test.
+          if (!warned) ctx.logger.warn('core/attack-success needs a backdoor (core/backdoor-patch or core/trigger-phrase); this attack left no trigger, so attack success is reported as n/a here.');
+          warned = true;
+          return { value: Number.NaN, details: { applicable: false } };
+        }
         const count = sets.triggered.count;
         const predicted = predictClasses(model, sets.triggered, options.batchSize);
         const cleanPredicted = predictClasses(model, sets.untriggered, options.batchSize);
