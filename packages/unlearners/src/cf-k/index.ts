@@ -3,12 +3,12 @@
  * Evaluations for Inexact Machine Unlearning" (arXiv 2201.06640): fine-tune only the last k layers
  * on the retain set, within the budget; earlier layers stay bit-identical.
  */
-import { defineUnlearner, trainSgd } from '@unlearn-bench/core';
-import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
-import { checkK } from '../eu-k/index.ts';
+import { defineUnlearner } from '@unlearn-bench/core';
+import { trainLastLayers, type LastLayersOptions } from '../last-layers.ts';
+import { RECIPE_OVERRIDE_PROPERTIES } from '../recipe.ts';
 
 /** Options of `core/cf-k`. */
-export interface CfKOptions extends RecipeOverrides {
+export interface CfKOptions extends LastLayersOptions {
   /** Number of last layers to fine-tune. @default 1 */
   readonly k: number;
 }
@@ -28,25 +28,6 @@ export const cfKUnlearner = defineUnlearner<CfKOptions>({
     },
   },
   create(options, ctx) {
-    return {
-      unlearn({ model, retain, training }) {
-        const maxExamples = ctx.meter.remaining;
-        if (!Number.isFinite(maxExamples)) throw new RangeError('core/cf-k needs a finite budget');
-        checkK('core/cf-k', options.k, model.layers().map((l) => l.name));
-        const copy = model.clone();
-        const last = copy.layers().slice(-options.k);
-        trainSgd(copy, retain, {
-          ...applyOverrides(training, options),
-          epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
-          maxExamples,
-          variables: last.flatMap((layer) => layer.parameters),
-          rng: ctx.rng,
-          meter: ctx.meter,
-          logger: ctx.logger,
-          label: 'cf-k',
-        });
-        return copy;
-      },
-    };
+    return { unlearn: (input) => trainLastLayers('cf-k', input, options, ctx, false) };
   },
 });
