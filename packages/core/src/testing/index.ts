@@ -224,5 +224,17 @@ export const mlpTestModel = defineModel<MlpTestOptions>({
   },
 });
 
-export { describeUnlearnerConformance } from './conformance.ts';
+// Conformance suites, one per contribution kind: `describe…Conformance` registers vitest suites,
+// `check…` runs the same checks directly and returns the problems found.
+export { describeUnlearnerConformance, checkUnlearner, unlearnerConformanceGroups } from './conformance.ts';
 export type { UnlearnerConformanceOptions } from './conformance.ts';
+export { describeAttackConformance, checkAttack, attackConformanceGroups, blobsData } from './conformance-attack.ts';
+export type { AttackConformanceOptions, ConformanceData } from './conformance-attack.ts';
+export { describeMetricConformance, checkMetric, metricConformanceGroups } from './conformance-metric.ts';
+export type { ConformanceAttack, MetricConformanceOptions } from './conformance-metric.ts';
+export { describeModelConformance, checkModel, modelConformanceGroups } from './conformance-model.ts';
+export type { ModelConformanceOptions } from './conformance-model.ts';
+export { describeDatasetConformance, checkDataset, datasetConformanceGroups } from './conformance-dataset.ts';
+export type { DatasetConformanceOptions } from './conformance-dataset.ts';
+export { ConformanceError, RestrictedModel, describeGroups, runGroups } from './conformance-common.ts';
+export type { ConformanceCheck, ConformanceGroup, ConformanceModel, ConformanceModelChoice, ConformanceProblem } from './conformance-common.ts';
