@@ -33,7 +33,7 @@ export { createBudgetMeter } from './budget.ts';
 export type { BudgetMeter } from './budget.ts';
 
 export { silentLogger, childLogger } from './logger.ts';
-export type { Logger, ProgressEvent } from './logger.ts';
+export type { Logger, ProgressEvent, TextSink } from './logger.ts';
 
 export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigger, TARGETED_POISON, LABEL_FLIP, TRIGGERED_TEST } from './artifacts.ts';
 export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, TriggeredTestRecord } from './artifacts.ts';
@@ -41,7 +41,7 @@ export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedP
 export { CAPABILITIES } from './model.ts';
 export type { Capability, ClassifierModel, ModelLayer } from './model.ts';
 
-export { API_VERSION } from './plugin/types.ts';
+export { API_VERSION, isSummaryMetric } from './plugin/types.ts';
 export type {
   OptionsSchema,
   PluginContext,
@@ -67,13 +67,20 @@ export type {
   AttackDefinition,
   UnlearnerDefinition,
   MetricDefinition,
+  SeedAggregate,
+  SummaryInput,
+  SummaryFields,
+  SummaryCell,
+  SummaryRow,
+  SummaryResult,
+  SummaryMetricDefinition,
   ModelDefinition,
   DatasetDefinition,
   PluginMeta,
   Plugin,
   ContributionKind,
 } from './plugin/types.ts';
-export { definePlugin, defineAttack, defineUnlearner, defineMetric, defineModel, defineDataset } from './plugin/define.ts';
+export { definePlugin, defineAttack, defineUnlearner, defineMetric, defineSummaryMetric, defineModel, defineDataset } from './plugin/define.ts';
 
 export {
   inputsTensor,
@@ -109,8 +116,8 @@ export { planCells, formatBudget } from './runner/plan.ts';
 export type { CellPlan, GroupPlan } from './runner/plan.ts';
 export { ResultsStore } from './runner/store.ts';
 export type { CellIdentity, CellMeta, MetricRow, CellCost, ResultRecord, StoredModel } from './runner/store.ts';
-export { aggregate, formatSummary, writeSummaryJsonl, GAP_THRESHOLD } from './runner/summary.ts';
-export type { Aggregate } from './runner/summary.ts';
+export { aggregate, formatSummary, writeSummaryJsonl, selectSummaryMetrics, runSummaryMetrics, DEFAULT_SUMMARY_METRICS } from './runner/summary.ts';
+export type { Aggregate, SummaryFormat, SummarySelection, SummaryOutput, MetricRefLike } from './runner/summary.ts';
 export { saveWeights, loadWeights, writeFileAtomic } from './runner/files.ts';
 
 export { runCli, pluginReference } from './cli/cli.ts';

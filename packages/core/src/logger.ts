@@ -39,3 +39,8 @@ export function childLogger(parent: Logger, label: string): Logger {
     progress: (event) => parent.progress({ ...event, label: `${label} · ${event.label}` }),
   };
 }
+
+/** Where the CLI writes text: `process.stdout`, `process.stderr`, or anything with `write`. */
+export interface TextSink {
+  write(text: string): unknown;
+}

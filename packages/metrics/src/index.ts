@@ -4,6 +4,7 @@ import { API_VERSION, definePlugin } from '@unlearn-bench/core';
 import { accuracyMetric } from './accuracy/index.ts';
 import { attackSuccessMetric } from './attack-success/index.ts';
 import { computeMetric } from './compute/index.ts';
+import { gapToRetrainMetric } from './gap-to-retrain/index.ts';
 import { gradientAlignmentMetric } from './gradient-alignment/index.ts';
 import { gusMetric } from './gus/index.ts';
 import { miaLossMetric } from './mia-loss/index.ts';
@@ -25,10 +26,13 @@ export { paramDistanceMetric, parameterDistance } from './param-distance/index.t
 export { gradientAlignmentMetric, spanFraction } from './gradient-alignment/index.ts';
 export type { GradientAlignmentOptions } from './gradient-alignment/index.ts';
 export { computeMetric } from './compute/index.ts';
+export { gapToRetrainMetric, gapToRetrain, gapVerdict, selectsMetric } from './gap-to-retrain/index.ts';
+export type { GapToRetrainOptions, GapVerdict } from './gap-to-retrain/index.ts';
 export { erfc, normalCdf, normalQuantile, twoSidedP, meanStd } from './stats.ts';
 
-/** The built-in metrics as a plugin. */
+/** The built-in metrics as a plugin (per-model metrics, and the experiment-level gap to retrain). */
 export const metricsPlugin = definePlugin({
   meta: { name: '@unlearn-bench/metrics', version, namespace: 'core', apiVersion: API_VERSION },
   metrics: [accuracyMetric, gusMetric, attackSuccessMetric, targetedSuccessMetric, miaLossMetric, paramDistanceMetric, gradientAlignmentMetric, computeMetric],
+  summaryMetrics: [gapToRetrainMetric],
 });

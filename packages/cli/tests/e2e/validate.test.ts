@@ -100,11 +100,13 @@ describe('unlearn-bench list', () => {
   it('lists every built-in plugin with its options', async () => {
     const { code, stdout } = await runInProcess(['list']);
     expect(code).toBe(0);
-    for (const key of ['core/mnist', 'core/synthetic-images', 'core/mlp', 'core/cnn-small', 'core/gaussian', 'core/none', 'core/retrain', 'core/gd', 'core/accuracy', 'core/gus']) {
+    for (const key of ['core/mnist', 'core/synthetic-images', 'core/mlp', 'core/cnn-small', 'core/gaussian', 'core/none', 'core/retrain', 'core/gd', 'core/accuracy', 'core/gus', 'core/gap-to-retrain']) {
       expect(stdout).toContain(`  ${key}  `);
     }
     expect(stdout).toContain('      sigma: number = 1  Noise standard deviation σ.');
     expect(stdout).toContain('      requires: input-gradients');
+    expect(stdout).toContain('      scope: summary (computed once after the run from the other metrics over seeds; applied with its defaults when a manifest does not list it)');
+    expect(stdout).toContain('      threshold: number = 2  |gap| at or below which a model counts as indistinguishable from retraining.');
   });
 });
 

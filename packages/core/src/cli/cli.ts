@@ -5,23 +5,24 @@
  * Exit codes: 0 success; 1 some cell failed (the others finished and are saved) or an unexpected
  * error; 2 invalid input (usage, manifest, unknown plugin, unavailable backend).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
 import type { BackendName, EngineInfo } from '../engine.ts';
 import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
-import type { Logger, ProgressEvent } from '../logger.ts';
+import type { Logger, ProgressEvent, TextSink } from '../logger.ts';
 import { loadManifest, type Experiment } from '../manifest/manifest.ts';
 import { loadManifestPlugins } from '../manifest/plugins.ts';
 import { Registry } from '../plugin/registry.ts';
-import type { ContributionKind, Plugin } from '../plugin/types.ts';
+import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/types.ts';
 import { planCells } from '../runner/plan.ts';
 import { formatDuration, Runner } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
+import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
-import { formatSummary, writeSummaryJsonl } from '../runner/summary.ts';
+import { DEFAULT_SUMMARY_METRICS, formatSummary, selectSummaryMetrics, writeSummaryJsonl, type MetricRefLike, type SummarySelection } from '../runner/summary.ts';
 
 /** What the CLI needs from its host. */
 export interface CliHost {
@@ -29,8 +30,8 @@ export interface CliHost {
   readonly plugins: readonly Plugin[];
   /** Selects the tensor backend. */
   createEngine(backend: BackendName | 'auto'): Promise<EngineInfo>;
-  readonly stdout: NodeJS.WritableStream;
-  readonly stderr: NodeJS.WritableStream;
+  readonly stdout: TextSink;
+  readonly stderr: TextSink;
   /** Program version shown by --version. */
   readonly version: string;
   /** The script that starts this CLI, for `--workers` child processes. */
@@ -46,7 +47,8 @@ Commands:
                          N worker processes (default: the number of cores).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
   report <DIR> [--metrics a,b,...] [--markdown]
-                         Tables of a finished or partial run from DIR/results.db.
+                         Tables of a finished or partial run from DIR/results.db (summary
+                         metrics, e.g. the gap to retrain, as the run's manifest chose them).
   new-plugin <kind> <name> [--out DIR]
                          Write a working plugin package (kind: unlearner, metric, attack) with a
                          passing test into DIR/unlearn-bench-plugin-<name> (default DIR: .).
@@ -120,7 +122,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
   return parsed;
 }
 
-function createCliLogger(stderr: NodeJS.WritableStream, options: { debug: boolean; quiet: boolean }): Logger {
+function createCliLogger(stderr: TextSink, options: { debug: boolean; quiet: boolean }): Logger {
   const write = (text: string) => stderr.write(`${text}\n`);
   return {
     info: (message) => {
@@ -183,6 +185,7 @@ export function pluginReference(registry: Registry): string {
       lines.push(`### \`${entry.key}\``, '', entry.definition.description, '');
       for (const paper of entry.definition.references ?? []) lines.push(`Paper: [${paper.title}](${paper.url}).`);
       lines.push(`Package: \`${entry.plugin.name}\`.`);
+      if (isSummaryMetric(entry.definition)) lines.push(summaryNote(entry.key, true));
       if (requires.length > 0) lines.push(`Requires: ${requires.map((r) => `\`${r}\``).join(', ')}.`);
       if (offers.length > 0) lines.push(`Capabilities: ${offers.map((r) => `\`${r}\``).join(', ')}.`);
       lines.push('');
@@ -198,6 +201,14 @@ export function pluginReference(registry: Registry): string {
   return `${lines.join('\n').trimEnd()}\n`;
 }
 
+const SUMMARY_NOTE_SHORT = 'computed once after the run from the other metrics over seeds';
+
+/** How `list` describes a summary metric: when it runs, and whether it runs unlisted. */
+function summaryNote(key: string, markdown: boolean): string {
+  const unlisted = DEFAULT_SUMMARY_METRICS.includes(key) ? '; applied with its defaults when a manifest does not list it' : '';
+  return markdown ? `Scope: summary metric, ${SUMMARY_NOTE_SHORT}${unlisted}.` : `scope: summary (${SUMMARY_NOTE_SHORT}${unlisted})`;
+}
+
 function listPlugins(registry: Registry, kindFilter: string | undefined): string {
   const kinds = KINDS;
   if (kindFilter !== undefined && !kinds.includes(kindFilter as ContributionKind)) {
@@ -210,6 +221,7 @@ function listPlugins(registry: Registry, kindFilter: string | undefined): string
       const requires = (entry.definition as { requires?: readonly string[] }).requires ?? [];
       const offers = (entry.definition as { capabilities?: readonly string[] }).capabilities ?? [];
       lines.push(`  ${entry.key}  ${entry.definition.description}`);
+      if (isSummaryMetric(entry.definition)) lines.push(`      ${summaryNote(entry.key, false)}`);
       if (requires.length > 0) lines.push(`      requires: ${requires.join(', ')}`);
       if (offers.length > 0) lines.push(`      capabilities: ${offers.join(', ')}`);
       for (const row of optionRows(entry.definition.optionsSchema)) {
@@ -244,6 +256,23 @@ function pendingGroupIndices(experiment: Experiment, backend: string, outDir: st
   }
 }
 
+/**
+ * The summary metrics for `report <dir>`: those the run's manifest (DIR/run.json) lists, with its
+ * options, then the defaults. Entries from plugins not loaded here are skipped with a warning.
+ */
+function reportSummaries(dir: string, registry: Registry, stderr: TextSink): SummarySelection[] {
+  const path = join(dir, 'run.json');
+  let refs: MetricRefLike[] = [];
+  if (existsSync(path)) {
+    const manifest = (JSON.parse(readFileSync(path, 'utf8')) as { manifest?: { metrics?: MetricRefLike[] } }).manifest;
+    refs = manifest?.metrics ?? [];
+  }
+  for (const ref of refs) {
+    if (!registry.has('metric', ref.use)) stderr.write(`warning: ${ref.use} (in ${path}) is not a built-in metric; if it is a summary metric, its table is left out.\n`);
+  }
+  return selectSummaryMetrics(refs, registry, path);
+}
+
 /** Prints the summary table and totals; returns the exit code (1 if any cell failed). */
 function report(
   host: CliHost,
@@ -254,9 +283,10 @@ function report(
   seconds: number,
   resultsPath: string,
   databasePath: string,
+  summaries: readonly SummarySelection[],
   failuresPrinted = false,
 ): number {
-  host.stdout.write(`\n${formatSummary(records)}\n\n`);
+  host.stdout.write(`\n${formatSummary(records, { summaries })}\n\n`);
   host.stdout.write(
     `${computed} cell(s) computed, ${skipped} skipped (finished earlier), ${failures.length} failed, in ${formatDuration(seconds)}.\n` +
       `Results: ${resultsPath} and ${databasePath}\n`,
@@ -316,7 +346,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         if (workers <= 1) {
           const summary = await root.resolve(Runner).run(experiment, { outDir });
-          return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath);
+          return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries);
         }
         const start = performance.now();
         const finishedBefore = countFinishedCells(experiment, engine.backend, outDir);
@@ -343,9 +373,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const finished = new Set(records.map((r) => r.cell)).size;
           const failures = [...keys].filter((key) => !store.hasCell(key)).map((cell) => ({ cell, message: 'failed in a worker (see its messages above)' }));
           const resultsPath = store.exportJsonl();
-          writeSummaryJsonl(outDir, records);
+          const summaries = selectSummaryMetrics(experiment.metrics, root.resolve<Registry>(REGISTRY), experiment.name);
+          writeSummaryJsonl(outDir, records, summaries);
           const seconds = (performance.now() - start) / 1000;
-          const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), true);
+          const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), summaries, true);
           return codes.some((c) => c === 2) ? 2 : Math.max(code, codes.some((c) => c !== 0) ? 1 : 0);
         } finally {
           store.close();
@@ -360,7 +391,8 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const records = store.records();
           const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
           if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
-          host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown })}\n`);
+          const summaries = reportSummaries(dir, buildRegistry(host.plugins), host.stderr);
+          host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown, summaries })}\n`);
         } finally {
           store.close();
         }

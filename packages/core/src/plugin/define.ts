@@ -8,6 +8,7 @@ import type {
   MetricDefinition,
   ModelDefinition,
   Plugin,
+  SummaryMetricDefinition,
   UnlearnerDefinition,
 } from './types.ts';
 
@@ -28,6 +29,14 @@ export function defineUnlearner<O>(definition: UnlearnerDefinition<O>): Unlearne
 
 /** Declares a metric. */
 export function defineMetric<O>(definition: MetricDefinition<O>): MetricDefinition<O> {
+  return definition;
+}
+
+/**
+ * Declares an experiment-level metric, computed once after the run from the other metrics'
+ * aggregates over seeds (`scope: 'summary'`); put it in the plugin's `summaryMetrics`.
+ */
+export function defineSummaryMetric<O>(definition: SummaryMetricDefinition<O>): SummaryMetricDefinition<O> {
   return definition;
 }
 

@@ -17,6 +17,7 @@ import {
   type ModelDefinition,
   type Plugin,
   type PluginMeta,
+  type SummaryMetricDefinition,
   type UnlearnerDefinition,
 } from './types.ts';
 
@@ -24,7 +25,8 @@ import {
 export interface DefinitionOf {
   attack: AttackDefinition;
   unlearner: UnlearnerDefinition;
-  metric: MetricDefinition;
+  /** Per-model metrics and experiment-level (summary) metrics share one key space. */
+  metric: MetricDefinition | SummaryMetricDefinition;
   model: ModelDefinition;
   dataset: DatasetDefinition;
 }
@@ -38,12 +40,13 @@ export interface RegistryEntry<K extends ContributionKind = ContributionKind> {
 }
 
 const KINDS: readonly ContributionKind[] = ['attack', 'unlearner', 'metric', 'model', 'dataset'];
-const FIELD: Record<ContributionKind, keyof Plugin> = {
-  attack: 'attacks',
-  unlearner: 'unlearners',
-  metric: 'metrics',
-  model: 'models',
-  dataset: 'datasets',
+/** The plugin fields each kind is read from; summary metrics register as metrics. */
+const FIELDS: Record<ContributionKind, readonly (keyof Plugin)[]> = {
+  attack: ['attacks'],
+  unlearner: ['unlearners'],
+  metric: ['metrics', 'summaryMetrics'],
+  model: ['models'],
+  dataset: ['datasets'],
 };
 const ID_PATTERN = /^[a-z][a-z0-9]*(-[a-z0-9]+)*$/;
 
@@ -57,16 +60,18 @@ export class Registry {
     const meta = checkMeta(plugin);
     const pending: RegistryEntry[] = [];
     for (const kind of KINDS) {
-      const list = plugin[FIELD[kind]] as readonly ContributionBase[] | undefined;
-      if (list === undefined) continue;
-      if (!Array.isArray(list)) throw new InvalidPluginError(`Plugin '${meta.name}': '${FIELD[kind]}' must be an array.`);
-      for (const definition of list) {
-        checkDefinition(meta, kind, definition);
-        const key = `${meta.namespace}/${definition.id}`;
-        if (this.entries.get(kind)!.has(key) || pending.some((p) => p.kind === kind && p.key === key)) {
-          throw new DuplicatePluginError(kind, key);
+      for (const field of FIELDS[kind]) {
+        const list = plugin[field] as readonly ContributionBase[] | undefined;
+        if (list === undefined) continue;
+        if (!Array.isArray(list)) throw new InvalidPluginError(`Plugin '${meta.name}': '${field}' must be an array.`);
+        for (const definition of list) {
+          checkDefinition(meta, kind, definition, field === 'summaryMetrics');
+          const key = `${meta.namespace}/${definition.id}`;
+          if (this.entries.get(kind)!.has(key) || pending.some((p) => p.kind === kind && p.key === key)) {
+            throw new DuplicatePluginError(kind, key);
+          }
+          pending.push({ kind, key, definition: definition as DefinitionOf[typeof kind], plugin: meta });
         }
-        pending.push({ kind, key, definition: definition as DefinitionOf[typeof kind], plugin: meta });
       }
     }
     for (const entry of pending) this.entries.get(entry.kind)!.set(entry.key, entry);
@@ -114,14 +119,27 @@ function checkMeta(plugin: Plugin): PluginMeta {
   return meta;
 }
 
-function checkDefinition(meta: PluginMeta, kind: ContributionKind, definition: ContributionBase): void {
-  const where = `Plugin '${meta.name}', ${kind} ${JSON.stringify((definition as { id?: unknown })?.id ?? '(no id)')}`;
-  if (!definition || typeof definition !== 'object') throw new InvalidPluginError(`Plugin '${meta.name}': every ${kind} must be an object.`);
+function checkDefinition(meta: PluginMeta, kind: ContributionKind, definition: ContributionBase, summary = false): void {
+  const what = summary ? 'summary metric' : kind;
+  const where = `Plugin '${meta.name}', ${what} ${JSON.stringify((definition as { id?: unknown })?.id ?? '(no id)')}`;
+  if (!definition || typeof definition !== 'object') throw new InvalidPluginError(`Plugin '${meta.name}': every ${what} must be an object.`);
   if (typeof definition.id !== 'string' || !ID_PATTERN.test(definition.id)) throw new InvalidPluginError(`${where}: id must be kebab-case.`);
   if (typeof definition.description !== 'string' || definition.description.length === 0) {
     throw new InvalidPluginError(`${where}: a non-empty description is required.`);
   }
-  if (typeof (definition as { create?: unknown }).create !== 'function') throw new InvalidPluginError(`${where}: create(options, ctx) is required.`);
+  const scope = (definition as { scope?: unknown }).scope;
+  if (summary) {
+    if (scope !== 'summary') throw new InvalidPluginError(`${where}: scope must be 'summary' (use defineSummaryMetric).`);
+    if (typeof (definition as { summarize?: unknown }).summarize !== 'function') throw new InvalidPluginError(`${where}: summarize(input, options) is required.`);
+    if ((definition as { requires?: unknown }).requires !== undefined) throw new InvalidPluginError(`${where}: a summary metric sees no model, so it cannot declare requires.`);
+  } else if (scope !== undefined && !(kind === 'metric' && scope === 'model')) {
+    throw new InvalidPluginError(
+      kind === 'metric' && scope === 'summary'
+        ? `${where}: a summary metric (scope 'summary') belongs in the plugin's summaryMetrics, not metrics.`
+        : `${where}: unknown scope ${JSON.stringify(scope)}.`,
+    );
+  }
+  if (!summary && typeof (definition as { create?: unknown }).create !== 'function') throw new InvalidPluginError(`${where}: create(options, ctx) is required.`);
   const schema = definition.optionsSchema as unknown as Record<string, unknown> | undefined;
   if (!schema || schema.type !== 'object' || schema.additionalProperties !== false || typeof schema.properties !== 'object') {
     throw new InvalidPluginError(`${where}: optionsSchema must be a JSON Schema with type 'object', properties, and additionalProperties: false.`);

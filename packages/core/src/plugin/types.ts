@@ -197,8 +197,101 @@ export interface UnlearnerDefinition<O = unknown> extends ContributionBase {
 
 /** A metric computed on every model of a cell. */
 export interface MetricDefinition<O = unknown> extends ContributionBase {
+  /** Per model (the default); experiment-level metrics are `SummaryMetricDefinition`s. */
+  readonly scope?: 'model';
   readonly requires?: readonly Capability[];
   create(options: O, ctx: PluginContext): Metric;
+}
+
+/**
+ * One per-model metric of one model (attack × unlearner × budget) aggregated over seeds: what an
+ * experiment-level (summary) metric sees.
+ */
+export interface SeedAggregate {
+  readonly attack: string;
+  /** Unlearner label; `none` is the poisoned model, `retrain` the retrained one. */
+  readonly unlearner: string;
+  /** Budget fraction (unlearned models), else null. */
+  readonly budget: number | null;
+  readonly role: ModelRole;
+  /** Stored metric key, e.g. `accuracy` or `gus:fresh-noise`. */
+  readonly metric: string;
+  /** Mean over the seeds with a value; NaN if none has one. */
+  readonly mean: number;
+  /** Sample standard deviation over seeds (n − 1); NaN for fewer than 2 seeds. */
+  readonly std: number;
+  /** 95% confidence interval of the mean (Student t, n − 1 degrees of freedom); NaN bounds for n < 2. */
+  readonly ci95: readonly [number, number];
+  /** Number of seeds with a value. */
+  readonly n: number;
+  /** Seeds of the cells (also those whose value is null). */
+  readonly seeds: readonly number[];
+}
+
+/** What a summary metric's `summarize` receives: every per-model metric aggregated over seeds. */
+export interface SummaryInput {
+  /** One per attack × model × per-model metric; the retrained model's have role `retrained`. */
+  readonly aggregates: readonly SeedAggregate[];
+}
+
+/** Scalar fields a summary metric adds to lines of `summary.jsonl`. */
+export type SummaryFields = Readonly<Record<string, number | string | boolean | null>>;
+
+/** A summary metric's result for one model and one per-model metric (one table cell). */
+export interface SummaryCell {
+  readonly attack: string;
+  readonly unlearner: string;
+  readonly budget: number | null;
+  /** The per-model metric this cell is about. */
+  readonly metric: string;
+  /** Printed in the table, e.g. `≈ 0.4` or `n/a`; omit to only export `fields` (the cell stays blank). */
+  readonly text?: string;
+  /** Added to this aggregate's line of `summary.jsonl`. */
+  readonly fields?: SummaryFields;
+}
+
+/** A summary metric's result for one model over all metrics (one extra column, e.g. a verdict). */
+export interface SummaryRow {
+  readonly attack: string;
+  readonly unlearner: string;
+  readonly budget: number | null;
+  /** Printed in the row's extra column; omit to only export `fields`. */
+  readonly text?: string;
+  /** Added to every line of this model in `summary.jsonl`. */
+  readonly fields?: SummaryFields;
+}
+
+/** What `summarize` returns: cells per model × metric, optionally one per model, and the rule. */
+export interface SummaryResult {
+  /** Name of the table, e.g. `gap to retrain`; printed as `<title>, <attack>: <rule>`. */
+  readonly title: string;
+  /** How to read the cells, stated in the output (e.g. the threshold of a verdict). */
+  readonly rule: string;
+  readonly cells: readonly SummaryCell[];
+  /** One per model; printed as an extra last column named `rowHeader`. A model with no printed cell or row is left out of the table. */
+  readonly rows?: readonly SummaryRow[];
+  /** Header of the `rows` column. @default 'verdict' */
+  readonly rowHeader?: string;
+  /** Printed under the tables (e.g. a metric named in the options that the run does not have). */
+  readonly notes?: readonly string[];
+}
+
+/**
+ * An experiment-level metric: computed once after the run from the other metrics aggregated over
+ * seeds (it cannot see models). Listed in a manifest's `metrics` like any metric; the runner skips
+ * it per model, and the tables and `summary.jsonl` show its result.
+ */
+export interface SummaryMetricDefinition<O = unknown> extends ContributionBase {
+  readonly scope: 'summary';
+  /** A summary metric sees no model, so it requires no capability. */
+  readonly requires?: never;
+  /** Must be pure: the same aggregates and options give the same result. */
+  summarize(input: SummaryInput, options: O): SummaryResult;
+}
+
+/** Whether a metric definition is an experiment-level (summary) metric. */
+export function isSummaryMetric(definition: object): definition is SummaryMetricDefinition {
+  return (definition as { scope?: unknown }).scope === 'summary';
 }
 
 /** A model architecture. */
@@ -241,6 +334,8 @@ export interface Plugin {
   readonly attacks?: readonly AttackDefinition<never>[];
   readonly unlearners?: readonly UnlearnerDefinition<never>[];
   readonly metrics?: readonly MetricDefinition<never>[];
+  /** Experiment-level metrics; registered and selected in manifests as metrics (`namespace/id`). */
+  readonly summaryMetrics?: readonly SummaryMetricDefinition<never>[];
   readonly models?: readonly ModelDefinition<never>[];
   readonly datasets?: readonly DatasetDefinition<never>[];
 }

@@ -7,6 +7,7 @@
  */
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
 import { hashJson } from '../manifest/manifest.ts';
+import { isSummaryMetric } from '../plugin/types.ts';
 import type { CellIdentity } from './store.ts';
 
 /** One cell to compute. `unlearner` is absent for the two reference cells. */
@@ -34,7 +35,9 @@ export function formatBudget(budget: number | null): string {
 /** Builds the groups and cells of `experiment` for the given backend, in run order. */
 export function planCells(experiment: Experiment, backend: string): GroupPlan[] {
   const groups: GroupPlan[] = [];
-  const metrics = experiment.metrics.map((m) => ({ ...spec(m), label: m.label }));
+  // Summary metrics never touch a cell (they run after the run, on aggregates), so choosing or
+  // tuning one recomputes nothing.
+  const metrics = experiment.metrics.filter((m) => !isSummaryMetric(m.definition)).map((m) => ({ ...spec(m), label: m.label }));
   for (const seed of experiment.seeds) {
     for (const attack of experiment.attacks) {
       const groupSpec = {

@@ -2,8 +2,9 @@
  * Runs an experiment (PAPER.md protocol): for each (seed, attack) group, the attack builds the
  * poison set P; the poisoned model trains on S ∪ P and the retrained model on S (same recipe, same
  * initial weights), both once and cached on disk; each unlearner × budget gets the poisoned model,
- * forget = P and retain = S; every metric runs on every model; each finished cell is written to
- * the store atomically. Finished cells are skipped on rerun.
+ * forget = P and retain = S; every per-model metric runs on every model; each finished cell is
+ * written to the store atomically. Finished cells are skipped on rerun. Summary metrics run once at
+ * the end, on the aggregates over seeds (summary.jsonl).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -17,14 +18,14 @@ import { childLogger, type Logger } from '../logger.ts';
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
 import type { ClassifierModel } from '../model.ts';
 import type { Registry } from '../plugin/registry.ts';
-import type { Metric, MetricInput, ModelFactory, ModelRole, PluginContext, PoisonResult } from '../plugin/types.ts';
+import { isSummaryMetric, type Metric, type MetricInput, type ModelFactory, type ModelRole, type PluginContext, type PoisonResult } from '../plugin/types.ts';
 import { createRng, type Rng } from '../rng.ts';
 import { CONTAINER, ENGINE, LOGGER, REGISTRY } from '../tokens.ts';
 import { trainSgd } from '../training.ts';
 import { loadWeights, saveWeights, writeFileAtomic } from './files.ts';
 import { formatBudget, planCells, type CellPlan, type GroupPlan } from './plan.ts';
 import { Scope } from './scope.ts';
-import { writeSummaryJsonl } from './summary.ts';
+import { selectSummaryMetrics, writeSummaryJsonl, type SummarySelection } from './summary.ts';
 import { ResultsStore, type CellCost, type CellMeta, type MetricRow, type ResultRecord } from './store.ts';
 
 /** Where and how to run. */
@@ -49,6 +50,8 @@ export interface RunSummary {
   readonly databasePath: string;
   /** Every record of this experiment's cells (also earlier runs' finished cells). */
   readonly records: readonly ResultRecord[];
+  /** The summary metrics the tables and `summary.jsonl` use (listed ones, then defaults). */
+  readonly summaries: readonly SummarySelection[];
 }
 
 interface GroupState {
@@ -147,7 +150,8 @@ export class Runner {
       const resultsPath = store.exportJsonl();
       const keys = new Set(groups.flatMap((g) => g.cells.map((c) => c.key)));
       const records = store.records().filter((r) => keys.has(r.cell));
-      writeSummaryJsonl(options.outDir, records);
+      const summaries = selectSummaryMetrics(experiment.metrics, this.registry, experiment.name);
+      writeSummaryJsonl(options.outDir, records, summaries);
       return {
         cellsTotal,
         cellsComputed: computed,
@@ -157,6 +161,7 @@ export class Runner {
         resultsPath,
         databasePath: join(options.outDir, 'results.db'),
         records,
+        summaries,
       };
     } finally {
       await runContainer.dispose();
@@ -238,7 +243,9 @@ export class Runner {
 
     const metrics = [];
     for (const ref of experiment.metrics) {
-      const worker = scope.track(await callPlugin(ref.use, 'create', () => ref.definition.create(ref.options as never, this.context(rng.fork(`metric:${ref.label}`), `${label} · ${ref.label}`))));
+      const definition = ref.definition;
+      if (isSummaryMetric(definition)) continue; // experiment-level: runs on the aggregates after the run
+      const worker = scope.track(await callPlugin(ref.use, 'create', () => definition.create(ref.options as never, this.context(rng.fork(`metric:${ref.label}`), `${label} · ${ref.label}`))));
       metrics.push({ ref, worker });
     }
 

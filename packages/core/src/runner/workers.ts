@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
+import type { TextSink } from '../logger.ts';
 
 /** What the parent needs to start its workers. */
 export interface WorkerLaunch {
@@ -21,7 +22,7 @@ export interface WorkerLaunch {
 }
 
 /** Runs one child per assignment and resolves to their exit codes; their stderr is prefixed. */
-export async function runWorkers(launch: WorkerLaunch, stderr: NodeJS.WritableStream): Promise<number[]> {
+export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promise<number[]> {
   const workers = launch.assignments.length;
   const children = launch.assignments.map((groups, index) => {
     const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
