@@ -52,14 +52,14 @@ if [[ $CHECK_ONLY -eq 0 && -z "${GPU_BENCH_NO_INSTALL:-}" ]]; then
 fi
 
 echo "== probe"
-timeout 60 node --import tsx bench/probe-gpu.ts | tee "$OUT/probe.jsonl"
+timeout 60 node --conditions=@unlearn-bench/source --import tsx bench/probe-gpu.ts | tee "$OUT/probe.jsonl"
 
 declare -A STATUS
 run_path() { # path backend
   local path=$1 backend=$2
   if [[ $CHECK_ONLY -eq 1 ]]; then STATUS[$path]="not run (--check)"; return; fi
   echo "== bench $path (--backend $backend)"
-  timeout 170 node --import tsx bench/cnn-small.ts --backend "$backend" --steps "$STEPS" --no-quickstart --out "$OUT/$path.jsonl" 2>"$OUT/$path.err"
+  timeout 170 node --conditions=@unlearn-bench/source --import tsx bench/cnn-small.ts --backend "$backend" --steps "$STEPS" --no-quickstart --out "$OUT/$path.jsonl" 2>"$OUT/$path.err"
   local rc=$?
   cat "$OUT/$path.jsonl" 2>/dev/null
   case $rc in

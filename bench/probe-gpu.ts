@@ -2,7 +2,7 @@
  * Says, without benchmarking, which GPU paths load here and why the others do not: one JSON line
  * per path (`{"path":…,"ok":…,"detail":…}`). bench/gpu.sh runs it first.
  *
- *   node --import tsx bench/probe-gpu.ts
+ *   node --conditions=@unlearn-bench/source --import tsx bench/probe-gpu.ts
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createEngine } from '@unlearn-bench/models';

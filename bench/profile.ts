@@ -3,7 +3,7 @@
  * kernel: every registered kernel is wrapped with a timer (wasm kernels are synchronous, so wall
  * time is their cost). JS time outside kernels (tape, bookkeeping) is the remainder.
  *
- *   node --import tsx bench/profile.ts [--shape 32x32x3|28x28x1] [--steps 10] [--threads 1]
+ *   node --conditions=@unlearn-bench/source --import tsx bench/profile.ts [--shape 32x32x3|28x28x1] [--steps 10] [--threads 1]
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createBudgetMeter, createExamples, createRng, inputGradients, silentLogger, trainSgd, type PluginContext } from '@unlearn-bench/core';

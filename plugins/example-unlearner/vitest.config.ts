@@ -1,10 +1,4 @@
 import { defineConfig } from 'vitest/config';
+import { sharedConfig } from '../../vitest.shared.ts';
 
-export default defineConfig({
-  test: {
-    include: ['src/**/*.test.ts', 'tests/**/*.test.ts'],
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
-    pool: 'forks',
-  },
-});
+export default defineConfig(sharedConfig);

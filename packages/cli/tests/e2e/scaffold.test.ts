@@ -1,6 +1,6 @@
 /** `unlearn-bench new-plugin`: the generated package passes its own test and runs from a manifest. */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runInProcess, tempDir, writeManifest } from './helpers.ts';
@@ -16,10 +16,16 @@ describe('unlearn-bench new-plugin', () => {
     const dir = join(parent, `unlearn-bench-plugin-my-${kind}`);
     expect(stdout).toContain(`Created ${dir}`);
     const vitest = resolve(import.meta.dirname, '../../../../node_modules/vitest/vitest.mjs');
-    const result = spawnSync(process.execPath, [vitest, 'run', '--root', dir], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    const result = spawnSync(process.execPath, [vitest, 'run'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
     expect(result.stdout + result.stderr).toMatch(/Tests\s+1 passed \(1\)/);
     expect(result.status).toBe(0);
     expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).peerDependencies).toHaveProperty('@unlearn-bench/core');
+    // and it builds to what it will publish: JavaScript and declarations, against core's declarations
+    const tsc = resolve(import.meta.dirname, '../../../../node_modules/typescript/bin/tsc');
+    const build = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.build.json')], { encoding: 'utf8' });
+    expect(build.stdout + build.stderr).toBe('');
+    expect(existsSync(join(dir, 'dist/index.js')) && existsSync(join(dir, 'dist/index.d.ts'))).toBe(true);
+    expect(existsSync(join(dir, 'dist/index.test.js'))).toBe(false);
   });
 
   it('runs a generated unlearner from a manifest', async () => {

@@ -218,10 +218,15 @@ export function scaffoldPlugin(kind: string, name: string, parent: string): stri
         version: '0.1.0',
         description: `An unlearn-bench ${kind} plugin.`,
         type: 'module',
-        exports: { '.': './src/index.ts' },
-        scripts: { test: 'vitest run' },
+        // The source condition lets unlearn-bench load src/ while you develop (no build step); the
+        // published tarball ships dist/ only and loads from `default`.
+        exports: { '.': { '@unlearn-bench/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' } },
+        types: './dist/index.d.ts',
+        files: ['dist', 'README.md'],
+        scripts: { build: 'tsc -p tsconfig.build.json', prepack: 'npm run build', test: 'vitest run' },
         keywords: ['unlearn-bench-plugin'],
         peerDependencies: { '@unlearn-bench/core': '^0.1.0', '@tensorflow/tfjs-core': '^4.22.0' },
+        devDependencies: { typescript: '^5.9.3', vitest: '^4.1.12', '@types/node': '^20.19.43' },
       },
       null,
       2,
@@ -245,9 +250,21 @@ export function scaffoldPlugin(kind: string, name: string, parent: string): stri
       null,
       2,
     )}\n`,
+    'tsconfig.build.json': `${JSON.stringify(
+      {
+        extends: './tsconfig.json',
+        compilerOptions: { noEmit: false, declaration: true, rewriteRelativeImportExtensions: true, rootDir: 'src', outDir: 'dist' },
+        include: ['src'],
+        exclude: ['src/**/*.test.ts'],
+      },
+      null,
+      2,
+    )}\n`,
+    '.gitignore': 'node_modules/\ndist/\n',
+    'vitest.config.ts': `import { defineConfig } from 'vitest/config';\n\n// Separate processes suit TF.js's global engine; training in tests can take a while.\nexport default defineConfig({ test: { include: ['src/**/*.test.ts'], pool: 'forks', testTimeout: 120_000 } });\n`,
     'src/index.ts': source(kind as ScaffoldKind, name, namespace),
     'src/index.test.ts': testSource(kind as ScaffoldKind, name, namespace),
-    'README.md': `# unlearn-bench-plugin-${name}\n\nAn unlearn-bench ${kind} (\`${namespace}/${name}\`, plugin API ${API_VERSION}).\n\nUse it from a manifest:\n\n\`\`\`json\n{ "plugins": ["unlearn-bench-plugin-${name}"] }\n\`\`\`\n\nTest it with \`npm test\`.\n`,
+    'README.md': `# unlearn-bench-plugin-${name}\n\nAn unlearn-bench ${kind} (\`${namespace}/${name}\`, plugin API ${API_VERSION}).\n\nUse it from a manifest:\n\n\`\`\`json\n{ "plugins": ["unlearn-bench-plugin-${name}"] }\n\`\`\`\n\nTest it with \`npm test\`. While you develop, unlearn-bench loads \`src/\` directly (the \`@unlearn-bench/source\` export condition). \`npm pack\` and \`npm publish\` compile it to \`dist/\` (JavaScript and declarations) first, and only \`dist/\` is published.\n`,
   };
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
   return dir;

@@ -12,23 +12,26 @@ import { parseJson } from './parse-json.ts';
 
 type ExportsField = string | { [condition: string]: ExportsField } | null | undefined;
 
-/** The file an `exports` entry points to, preferring the import/node/default conditions. */
-function exportTarget(field: ExportsField): string | undefined {
-  if (typeof field === 'string') return field;
-  if (!field || typeof field !== 'object') return undefined;
-  if ('.' in field) return exportTarget(field['.']);
-  for (const condition of ['import', 'node', 'default']) {
-    const target = exportTarget(field[condition]);
-    if (target) return target;
-  }
-  return undefined;
+/**
+ * The export condition under which a package points at its TypeScript sources (ours do, and so
+ * does a scaffolded plugin). It is used only when that file exists: a published package ships
+ * `dist/` alone and loads from the import/node/default conditions.
+ */
+export const SOURCE_CONDITION = '@unlearn-bench/source';
+
+/** The targets an `exports` entry offers for ".", most preferred first. */
+function exportTargets(field: ExportsField): string[] {
+  if (typeof field === 'string') return [field];
+  if (!field || typeof field !== 'object') return [];
+  if ('.' in field) return exportTargets(field['.']);
+  return [SOURCE_CONDITION, 'import', 'node', 'default'].flatMap((condition) => exportTargets(field[condition]));
 }
 
 /** The entry file of package directory `dir`. */
 function packageEntry(dir: string): string {
   const manifest = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { exports?: ExportsField; main?: string };
-  const target = exportTarget(manifest.exports) ?? manifest.main ?? 'index.js';
-  return resolve(dir, target);
+  const targets = exportTargets(manifest.exports).map((target) => resolve(dir, target));
+  return targets.find((target) => existsSync(target)) ?? targets[targets.length - 1] ?? resolve(dir, manifest.main ?? 'index.js');
 }
 
 /** Resolves a plugin specifier to a file, from the folder `base`. */
