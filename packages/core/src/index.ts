@@ -22,6 +22,7 @@ export {
 export type { ErrorCode, ManifestIssue } from './errors.ts';
 
 export { createRng, hashString } from './rng.ts';
+export { resolveOptionPath } from './paths.ts';
 export type { Rng } from './rng.ts';
 
 export { createExamples, createTextExamples, selectExamples, concatExamples, splitIndices, exampleSize } from './data.ts';

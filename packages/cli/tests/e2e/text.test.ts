@@ -4,7 +4,7 @@
  * (`core/transformers-encoder`, linear-or-MLP TF.js head); the texts come from a JSONL file
  * (`core/text-file`). Run 1: the trigger-phrase backdoor, retraining and two unlearners (GD, GA),
  * attack success. Run 2: Gaussian poisons in the head's feature space and GUS, on the features the
- * first run cached on disk.
+ * first run cached on disk, from a manifest that names its files relative to its own folder.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -71,10 +71,19 @@ describe('language model (tiny ONNX encoder through transformers.js) end to end'
     expect(run1.code).toBe(0);
     backdoor = read(first);
 
+    // The second manifest sits beside its data and names every path relative to itself; the CLI
+    // runs from another working directory, so this also checks that option paths follow the manifest.
     const second = tempDir();
+    const relative = {
+      dataset: { use: 'core/text-file', options: { train: './data/train.jsonl', test: 'data/test.jsonl' } },
+      model: { use: 'core/transformers-encoder', options: { ...base.model.options, model: './tiny-encoder', cacheDir: './cache' } },
+    };
+    const manifest2 = join(root, 'text-gus.json');
+    writeFileSync(manifest2, JSON.stringify({ ...base, ...relative, name: 'text-gus', attacks: [{ use: 'core/gaussian', options: { count: 160, sigma: 0.2 } }], metrics: [{ use: 'core/accuracy' }, { use: 'core/gus' }] }));
+    expect(process.cwd()).not.toBe(root);
     const run2 = await runInProcess([
       'run',
-      writeManifest({ ...base, name: 'text-gus', attacks: [{ use: 'core/gaussian', options: { count: 160, sigma: 0.2 } }], metrics: [{ use: 'core/accuracy' }, { use: 'core/gus' }] }),
+      manifest2,
       '--out',
       second,
       '--workers',

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { dirname, resolve as resolvePath } from 'node:path';
 import { InvalidManifestError, UnknownPluginError, type ManifestIssue } from '../errors.ts';
 import type { BackendName } from '../engine.ts';
 import type { Capability } from '../model.ts';
@@ -66,6 +67,11 @@ export interface Experiment {
   readonly hash: string;
   /** The resolved manifest as plain JSON (what `hash` covers). */
   readonly resolved: Readonly<Record<string, unknown>>;
+  /**
+   * The manifest file's folder: relative paths in plugin options are relative to it (plugins read
+   * it as `ctx.baseDir`). Undefined for a manifest not read from a file (the working directory).
+   */
+  readonly baseDir?: string;
 }
 
 /** JSON with object keys sorted, so equal values give equal text. */
@@ -94,18 +100,18 @@ export function loadManifest(path: string, registry: Registry): Experiment {
     const code = (error as { code?: string }).code;
     throw new InvalidManifestError(path, [{ path: '', message: code === 'ENOENT' ? 'file not found.' : `cannot read the file (${code ?? (error as Error).message}).` }]);
   }
-  return parseManifest(text, registry, path);
+  return parseManifest(text, registry, path, dirname(resolvePath(path)));
 }
 
-/** Validates manifest text; `source` names it in errors. */
-export function parseManifest(text: string, registry: Registry, source = 'manifest'): Experiment {
+/** Validates manifest text; `source` names it in errors, `baseDir` is its folder (see Experiment.baseDir). */
+export function parseManifest(text: string, registry: Registry, source = 'manifest', baseDir?: string): Experiment {
   const parsed = parseJson(text);
   if (!parsed.ok) throw new InvalidManifestError(source, [parsed.issue]);
-  return validateManifest(parsed.value, registry, source);
+  return validateManifest(parsed.value, registry, source, baseDir);
 }
 
 /** Validates a manifest value (already parsed JSON). */
-export function validateManifest(value: unknown, registry: Registry, source = 'manifest'): Experiment {
+export function validateManifest(value: unknown, registry: Registry, source = 'manifest', baseDir?: string): Experiment {
   const data = structuredClone(value);
   const validate = getOrCreateValidator(experimentSchema);
   if (!validate(data)) throw new InvalidManifestError(source, formatAjvErrors(validate.errors ?? [], data));
@@ -201,6 +207,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     metrics: metrics as ResolvedRef<'metric'>[],
     hash: hashJson(resolved),
     resolved,
+    baseDir,
   };
 }
 

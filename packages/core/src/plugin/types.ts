@@ -32,6 +32,11 @@ export interface PluginContext {
   readonly engine: EngineInfo;
   /** Counts forward+backward examples; unlearners must stay within its limit. */
   readonly meter: BudgetMeter;
+  /**
+   * The folder relative paths in options are relative to: the manifest's folder in a run, the
+   * working directory when undefined. Resolve option paths with `resolveOptionPath(ctx, path)`.
+   */
+  readonly baseDir?: string;
 }
 
 /** The training recipe of the manifest, used for the poisoned and retrained models. */

@@ -81,6 +81,7 @@ export class Runner {
 
   /** Runs every unfinished cell of `experiment`, writing results under `options.outDir`. */
   async run(experiment: Experiment, options: RunOptions): Promise<RunSummary> {
+    this.baseDir = experiment.baseDir;
     const start = performance.now();
     const groups = planCells(experiment, this.engine.backend).filter((_, i) => !options.groups || options.groups.includes(i));
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
@@ -184,8 +185,11 @@ export class Runner {
     };
   }
 
+  /** The manifest's folder during `run`: relative option paths resolve against it. */
+  private baseDir: string | undefined;
+
   private context(rng: Rng, label: string, limit?: number): PluginContext {
-    return { rng, logger: childLogger(this.logger, label), engine: this.engine, meter: createBudgetMeter(limit) };
+    return { rng, logger: childLogger(this.logger, label), engine: this.engine, meter: createBudgetMeter(limit), baseDir: this.baseDir };
   }
 
   private async loadDataset(experiment: Experiment, scope: Scope): Promise<{ data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> }> {

@@ -4,11 +4,11 @@
  * `labelField` name the columns. Labels are integers 0..n−1, or strings mapped to class ids by
  * `labels` (index = class id; default: the distinct strings in sorted order). Without a `test`
  * file the `train` file is split by `testFraction`, seeded by `splitSeed`. Relative paths resolve
- * against the working directory.
+ * against the manifest's folder (the working directory outside a run).
  */
 import { readFileSync } from 'node:fs';
-import { extname, resolve } from 'node:path';
-import { createRng, createTextExamples, defineDataset, selectExamples, type Examples } from '@unlearn-bench/core';
+import { extname } from 'node:path';
+import { createRng, createTextExamples, defineDataset, resolveOptionPath, selectExamples, type Examples } from '@unlearn-bench/core';
 
 /** Options of `text-file`. */
 export interface TextFileOptions {
@@ -69,8 +69,7 @@ export function parseCsv(source: string): RawRecord[] {
   return body.map((cells) => Object.fromEntries(header.map((name, j) => [name, cells[j] ?? ''])));
 }
 
-function readRecords(path: string, format: TextFileOptions['format']): RawRecord[] {
-  const absolute = resolve(path);
+function readRecords(absolute: string, format: TextFileOptions['format']): RawRecord[] {
   let source: string;
   try {
     source = readFileSync(absolute, 'utf8').replace(/^\uFEFF/, ''); // spreadsheet exports often start with a BOM
@@ -98,7 +97,7 @@ export const textFileDataset = defineDataset<TextFileOptions>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      train: { type: ['string', 'null'], default: null, description: 'Training file (.jsonl or .csv); required.' },
+      train: { type: ['string', 'null'], default: null, description: 'Training file (.jsonl or .csv), relative to the manifest; required.' },
       test: { type: ['string', 'null'], default: null, description: 'Test file; null splits the training file by testFraction.' },
       format: { enum: ['auto', 'jsonl', 'csv'], default: 'auto', description: 'File format; auto: .csv is CSV, anything else JSONL.' },
       textField: { type: 'string', minLength: 1, default: 'text', description: 'Field holding the text.' },
@@ -116,8 +115,10 @@ export const textFileDataset = defineDataset<TextFileOptions>({
       maxChars: { type: 'integer', minimum: 0, default: 0, description: 'Keep the first maxChars characters of each text (0: all).' },
     },
   },
-  create(options) {
-    const { train, test, format, textField, labelField, maxChars } = options;
+  create(options, ctx) {
+    const { format, textField, labelField, maxChars } = options;
+    const train = options.train && resolveOptionPath(ctx, options.train);
+    const test = options.test && resolveOptionPath(ctx, options.test);
     if (!train) throw new Error('text-file needs options.train: the path of a .jsonl or .csv file with "text" and "label" fields');
     return {
       load() {

@@ -11,8 +11,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { defineModel, type Featurizer, type Logger } from '@unlearn-bench/core';
+import { dirname, join } from 'node:path';
+import { defineModel, resolveOptionPath, type Featurizer, type Logger } from '@unlearn-bench/core';
 import { MODEL_CAPABILITIES } from '../layers.ts';
 import { mlpModel } from '../mlp/index.ts';
 import { FeatureCache, hashFolder } from './feature-cache.ts';
@@ -57,9 +57,9 @@ function loadTransformers(): Promise<TransformersModule> {
 }
 
 /** Where `model` points: an absolute local folder, or a hub id when `allowRemote` is set. */
-export function resolveModelLocation(model: string | null, allowRemote: boolean): { readonly path: string; readonly local: boolean } {
+export function resolveModelLocation(model: string | null, allowRemote: boolean, baseDir?: string): { readonly path: string; readonly local: boolean } {
   if (!model) throw new Error('core/transformers-encoder needs options.model: the path of a local model folder (config.json, tokenizer.json, onnx/model.onnx)');
-  const folder = resolve(model);
+  const folder = resolveOptionPath({ baseDir }, model);
   if (existsSync(folder) && statSync(folder).isDirectory()) {
     if (!existsSync(join(folder, 'onnx'))) throw new Error(`model folder ${folder} has no onnx/ subfolder; transformers.js loads onnx/model.onnx (fp32) or onnx/model_<dtype>.onnx`);
     return { path: folder, local: true };
@@ -157,8 +157,8 @@ async function encode(tokenizer: EncoderTokenizer, model: EncoderModel, texts: r
   return out;
 }
 
-async function createEncoderFeaturizer(options: TransformersEncoderOptions, logger: Logger): Promise<Featurizer> {
-  const location = resolveModelLocation(options.model, options.allowRemote);
+async function createEncoderFeaturizer(options: TransformersEncoderOptions, logger: Logger, baseDir: string | undefined): Promise<Featurizer> {
+  const location = resolveModelLocation(options.model, options.allowRemote, baseDir);
   const hf = await loadTransformers();
   hf.env.allowLocalModels = true;
   hf.env.allowRemoteModels = !location.local && options.allowRemote;
@@ -172,7 +172,7 @@ async function createEncoderFeaturizer(options: TransformersEncoderOptions, logg
     .update(JSON.stringify({ modelHash, pooling: options.pooling, dtype: options.dtype, maxLength: options.maxLength, normalize: options.normalize, hidden }))
     .digest('hex')
     .slice(0, 32);
-  const cacheFile = options.cache ? join(options.cacheDir ? resolve(options.cacheDir) : join(tmpdir(), 'unlearn-bench-cache', 'features'), `${config}.bin`) : null;
+  const cacheFile = options.cache ? join(options.cacheDir ? resolveOptionPath({ baseDir }, options.cacheDir) : join(tmpdir(), 'unlearn-bench-cache', 'features'), `${config}.bin`) : null;
   const cache = new FeatureCache(cacheFile, hidden);
   logger.info(`${location.path} on ${device} (${options.dtype}), ${hidden} features, ${options.pooling} pooling; ${cacheFile ? `cache ${cacheFile} (${cache.size} texts)` : 'no cache'}`);
 
@@ -210,7 +210,7 @@ export const transformersEncoderModel = defineModel<TransformersEncoderOptions>(
     type: 'object',
     additionalProperties: false,
     properties: {
-      model: { type: ['string', 'null'], default: null, description: 'Local model folder (config.json, tokenizer.json, onnx/model.onnx), or a hub id when allowRemote is true; required.' },
+      model: { type: ['string', 'null'], default: null, description: 'Local model folder (config.json, tokenizer.json, onnx/model.onnx), relative to the manifest, or a hub id when allowRemote is true; required.' },
       allowRemote: { type: 'boolean', default: false, description: 'Allow transformers.js to download a hub model; otherwise only local folders load.' },
       pooling: { enum: ['mean', 'cls', 'last'], default: 'mean', description: 'mean: average of the hidden states over the attention mask; cls: the first token; last: the last unmasked token (decoder models).' },
       device: { enum: ['auto', 'cpu', 'cuda'], default: 'auto', description: 'ONNX Runtime device; auto tries CUDA and falls back to CPU with a logged reason.' },
@@ -230,9 +230,9 @@ export const transformersEncoderModel = defineModel<TransformersEncoderOptions>(
         description: "Widths of the head's hidden layers (dense + ReLU); [] gives a linear head.",
       },
       cache: { type: 'boolean', default: true, description: 'Cache features on disk, keyed by the hash of the model files, the feature options and the text.' },
-      cacheDir: { type: ['string', 'null'], default: null, description: 'Cache folder; null: unlearn-bench-cache/features in the OS temp folder.' },
+      cacheDir: { type: ['string', 'null'], default: null, description: 'Cache folder, relative to the manifest; null: unlearn-bench-cache/features in the OS temp folder.' },
     },
   },
-  createFeaturizer: (options, ctx) => createEncoderFeaturizer(options, ctx.logger),
+  createFeaturizer: (options, ctx) => createEncoderFeaturizer(options, ctx.logger, ctx.baseDir),
   create: (options, shape, ctx) => mlpModel.create({ hidden: options.hidden }, shape, ctx),
 });
