@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { repoRoot } from './helpers.ts';
+import { repoRoot, runInProcess, tempDir, writeManifest } from './helpers.ts';
 
 const dir = mkdtempSync(join(resolve(import.meta.dirname), '.tmp-docs-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,5 +22,33 @@ describe('docs/PLUGINS.md', () => {
     const result = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('has a summary-metric sample that runs from a manifest and prints its table', async () => {
+    const text = readFileSync(join(repoRoot, 'docs/PLUGINS.md'), 'utf8');
+    const code = text.match(/```ts file=progress-metric\.ts\n([\s\S]*?)```/)![1];
+    const file = join(dir, 'progress-run.ts');
+    writeFileSync(file, code);
+    const manifest = writeManifest({
+      name: 'docs-progress',
+      plugins: [file],
+      seeds: [1, 2],
+      dataset: { use: 'core/synthetic-images', options: { shape: [6, 6, 1], trainSize: 300, testSize: 100 } },
+      model: { use: 'core/mlp', options: { hidden: [16] } },
+      training: { epochs: 4, batchSize: 32, learningRate: 0.05 },
+      attacks: [{ use: 'core/gaussian', options: { count: 20 } }],
+      unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }],
+      budgets: [0.2],
+      metrics: [{ use: 'core/accuracy' }, { use: 'my-lab/progress', options: { metrics: ['accuracy'] } }],
+    });
+    const out = tempDir();
+    const { code: exit, stdout, stderr } = await runInProcess(['run', manifest, '--out', out, '--quiet', '--workers', '1']);
+    expect(stderr).toBe('');
+    expect(exit).toBe(0);
+    expect(stdout).toContain('progress to retrain, gaussian: 0 = as poisoned, 1 = as retrained (means over seeds)');
+    const lines = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unlearner: string; metric: string; mean: number; progress?: number });
+    const at = (unlearner: string) => lines.find((l) => l.unlearner === unlearner && l.metric === 'accuracy')!;
+    // the field the sample exports is its formula applied to the means, recomputed here
+    expect(at('gd').progress).toBeCloseTo((at('gd').mean - at('none').mean) / (at('retrain').mean - at('none').mean), 10);
   });
 });

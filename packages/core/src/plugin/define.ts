@@ -36,8 +36,8 @@ export function defineMetric<O>(definition: MetricDefinition<O>): MetricDefiniti
  * Declares an experiment-level metric, computed once after the run from the other metrics'
  * aggregates over seeds (`scope: 'summary'`); put it in the plugin's `summaryMetrics`.
  */
-export function defineSummaryMetric<O>(definition: SummaryMetricDefinition<O>): SummaryMetricDefinition<O> {
-  return definition;
+export function defineSummaryMetric<O>(definition: Omit<SummaryMetricDefinition<O>, 'scope'> & { readonly scope?: 'summary' }): SummaryMetricDefinition<O> {
+  return { ...definition, scope: 'summary' };
 }
 
 /** Declares a model architecture. */
