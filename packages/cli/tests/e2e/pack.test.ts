@@ -41,12 +41,12 @@ beforeAll(() => {
 afterAll(() => rmSync(app, { recursive: true, force: true }));
 
 describe('publishing', () => {
-  it('packs compiled JavaScript with declarations, and no TypeScript sources or tests', () => {
+  it('packs compiled JavaScript with declarations, and no TypeScript sources, tests or build state', () => {
     for (const p of packed) {
       expect(p.files, p.manifest.name).toContain('dist/index.js');
       expect(p.files, p.manifest.name).toContain('dist/index.d.ts');
       expect(p.files, p.manifest.name).toContain('package.json');
-      expect(p.files.filter((f) => f.startsWith('src/') || /\.test\.(ts|js)$/.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.d.cts'))), p.manifest.name).toEqual([]);
+      expect(p.files.filter((f) => f.startsWith('src/') || /\.test\.(ts|js)$/.test(f) || f.includes('tsbuildinfo') || (f.endsWith('.ts') && !f.endsWith('.d.ts') && !f.endsWith('.d.cts'))), p.manifest.name).toEqual([]);
     }
     const byName = new Map(packed.map((p) => [p.manifest.name, p.files]));
     expect(byName.get('@unlearn-bench/core')).toContain('schema/experiment.schema.json');
