@@ -115,6 +115,34 @@ describe('language model (tiny ONNX encoder through transformers.js) end to end'
     expect(Math.abs(value(gaussian, 'none', 'gus:fresh-noise'))).toBeLessThan(3);
   });
 
+  it('encodes the texts once in the parent, not once per worker process, with --workers 2', async () => {
+    const manifest = join(root, 'text-workers.json');
+    writeFileSync(
+      manifest,
+      JSON.stringify({
+        name: 'text-workers',
+        seeds: [1, 2],
+        dataset: { use: 'core/text-file', options: { train: './data/train.jsonl', test: './data/test.jsonl' } },
+        training: { epochs: 10, batchSize: 32, learningRate: 0.05, momentum: 0.9 },
+        budgets: [0.1],
+        model: { use: 'core/transformers-encoder', options: { model: './tiny-encoder', pooling: 'mean', device: 'auto', hidden: [64], cacheDir: './cache-workers' } },
+        unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }],
+        attacks: [{ use: 'core/gaussian', options: { count: 40, sigma: 0.2 } }],
+        metrics: [{ use: 'core/accuracy' }],
+      }),
+    );
+    const { code, stdout, stderr } = await runInProcess(['run', manifest, '--out', tempDir(), '--workers', '2', '--debug']);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/\[worker 2\]/);
+    const encodings = [...stderr.matchAll(/^(\[worker \d\] )?.*encoded (\d+) texts/gm)];
+    // the parent encodes the 800 training and 300 test texts; the workers find all of them cached
+    expect(encodings.map((m) => [m[1] ?? 'parent', Number(m[2])])).toEqual([
+      ['parent', 800],
+      ['parent', 300],
+    ]);
+    expect(stdout).toContain('attack: gaussian');
+  });
+
   it('reads the second run\'s features from the disk cache the first run wrote', () => {
     expect(secondRunLog).toMatch(/cache \S+\.bin \((\d+) texts\)/);
     expect(Number(secondRunLog.match(/cache \S+\.bin \((\d+) texts\)/)![1])).toBeGreaterThanOrEqual(1100);

@@ -353,6 +353,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         logger.info(`backend: ${engine.backend} (${engine.reason})`);
         logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
+        if (experiment.model.definition.createFeaturizer) {
+          logger.info(`featurizing the texts once with ${experiment.model.use} before starting the workers (they read its cache)`);
+          await root.resolve(Runner).prepare(experiment);
+        }
         const codes = await runWorkers(
           {
             binPath: host.binPath,

@@ -185,6 +185,22 @@ export class Runner {
     };
   }
 
+  /**
+   * Loads the dataset and, for a text model, featurizes it once and throws the result away: run by
+   * the parent before it starts worker processes, so that featurizers with an on-disk cache
+   * (`core/transformers-encoder`) encode every text once instead of once per worker.
+   */
+  async prepare(experiment: Experiment): Promise<void> {
+    this.baseDir = experiment.baseDir;
+    if (!experiment.model.definition.createFeaturizer) return;
+    const scope = new Scope();
+    try {
+      await this.loadDataset(experiment, scope);
+    } finally {
+      await scope.dispose();
+    }
+  }
+
   /** The manifest's folder during `run`: relative option paths resolve against it. */
   private baseDir: string | undefined;
 
