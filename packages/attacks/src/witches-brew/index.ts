@@ -1,10 +1,12 @@
 /**
  * Witches' Brew (Geiping et al., ICLR 2021, arXiv 2009.02276): clean-label targeted poisoning by
- * gradient matching. A surrogate is trained on the clean training set; for each target (a test
- * image the surrogate classifies correctly) an adversarial class is drawn, and base training images
- * of that class (labels kept) get ℓ∞-bounded perturbations Δ (‖Δ‖∞ ≤ ε, inputs clipped to [0, 1])
- * that minimise 1 − cos(∇_θ Σ ℓ(x_b + Δ, y_b), ∇_θ ℓ(x_t, y_adv)) by signed gradient steps (step
- * decayed ×0.1 at 3/8, 5/8, 7/8 of the iterations), keeping the best of several random restarts.
+ * gradient matching. Surrogates (an ensemble of `ensemble`) are trained on the clean training set; for
+ * each target (a test image the first surrogate classifies correctly, random or among the least
+ * confident) an adversarial class is chosen (random or the runner-up), and base training images of
+ * that class (labels kept) get ℓ∞-bounded perturbations Δ (‖Δ‖∞ ≤ ε, inputs clipped to [0, 1]) that
+ * minimise Σ_surrogates 1 − cos(∇_θ Σ ℓ(x_b + Δ, y_b), ∇_θ ℓ(x_t, y_adv)) by signed Adam (or plain
+ * signed steps), learning rate decayed ×0.1 at 3/8, 5/8, 7/8 of the iterations, optionally under
+ * random translations (differentiable augmentation), keeping the best of several random restarts.
  * The perturbed images replace their clean bases (which are in neither S nor P).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -33,51 +35,113 @@ export interface WitchesBrewOptions {
   readonly targets: number;
   /** ℓ∞ bound of the perturbations (inputs in [0, 1]). @default 0.0627 (16/255) */
   readonly epsilon: number;
-  /** Signed-gradient steps per restart. @default 240 */
+  /** Optimisation steps per restart. @default 240 */
   readonly iterations: number;
   /** Random restarts; the one with the lowest alignment loss is kept. @default 8 */
   readonly restarts: number;
-  /** Initial step as a fraction of ε. @default 0.1 */
+  /** Initial step (learning rate) as a fraction of ε, decayed ×0.1 at 3/8, 5/8 and 7/8 of the iterations. @default 0.1 */
   readonly stepSize: number;
+  /** `signed-adam`: Adam on the sign of the gradient (Geiping et al.'s default); `signed-gradient`: plain signed steps. @default 'signed-adam' */
+  readonly optimizer: 'signed-adam' | 'signed-gradient';
+  /** Differentiable augmentation while brewing: each poison is translated by a random integer shift in −augment..augment pixels (both axes, zero fill) at every step; 0 turns it off. Needs image inputs [h, w, c]. @default 0 */
+  readonly augment: number;
+  /** Surrogates trained with the cell's recipe from different initialisations; the alignment losses of all of them are summed. @default 1 */
+  readonly ensemble: number;
+  /** How each target's adversarial class is chosen: `random` (uniform over the other classes, as in the paper) or `runner-up` (the surrogate's second most likely class for the target). @default 'random' */
+  readonly adversarialClass: 'random' | 'runner-up';
+  /** Which correctly classified test images become targets: `random` (as in the paper) or `low-margin` (random among the 5% with the smallest margin between the first surrogate's true-class logit and its runner-up logit). @default 'random' */
+  readonly targetSelection: 'random' | 'low-margin';
 }
 
-/** One brew: perturbed inputs for `base` aligned with `targetGradient`, and the final loss 1 − cos. */
-function brew(model: ClassifierModel, base: tf.Tensor, labels: tf.Tensor1D, targetGradient: tf.Tensor1D, options: WitchesBrewOptions, h: number, rng: Rng): { poisons: Float32Array; loss: number } {
+/** Translates each image of `x` [n, h, w, c] by its (dy, dx) with zero fill: out[r, c] = x[r − dy, c − dx]. */
+export function translate(x: tf.Tensor, shifts: readonly (readonly [number, number])[], pad: number): tf.Tensor {
+  return tf.tidy(() => {
+    const [n, height, width, channels] = x.shape as [number, number, number, number];
+    const padded = tf.pad(x as tf.Tensor4D, [[0, 0], [pad, pad], [pad, pad], [0, 0]]);
+    const rows: tf.Tensor[] = [];
+    for (let i = 0; i < n; i++) rows.push(tf.slice(padded, [i, pad - shifts[i][0], pad - shifts[i][1], 0], [1, height, width, channels]));
+    return tf.concat(rows, 0);
+  });
+}
+
+/** One surrogate's view of a target: the model, the target's adversarial gradient, its finite-difference step. */
+interface Surrogate {
+  readonly model: ClassifierModel;
+  readonly targetGradient: tf.Tensor1D;
+  readonly h: number;
+}
+
+/** 1 − cos(∇_θ Σ ℓ(inputs), target gradient) and its derivative with respect to the poison gradient. */
+function alignment(surrogate: Surrogate, inputs: tf.Tensor, labels: tf.Tensor1D): { loss: tf.Scalar; direction: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const { model, targetGradient } = surrogate;
+    const g = parameterGradient(model, inputs, labels);
+    const gNorm = tf.norm(g);
+    const tNorm = tf.norm(targetGradient);
+    const cos = tf.div(tf.sum(tf.mul(g, targetGradient)), tf.mul(gNorm, tNorm));
+    // ∂(1 − cos)/∂g = −(t/(‖g‖‖t‖) − cos·g/‖g‖²)
+    const direction = tf.neg(tf.sub(tf.div(targetGradient, tf.mul(gNorm, tNorm)), tf.div(tf.mul(cos, g), tf.square(gNorm)))) as tf.Tensor1D;
+    return { loss: tf.sub(1, cos) as tf.Scalar, direction };
+  });
+}
+
+/**
+ * One brew: perturbed inputs for `base` whose gradient aligns with the targets' gradients on every
+ * surrogate (summed 1 − cos, unaugmented, is the final loss of the best restart).
+ */
+function brew(surrogates: readonly Surrogate[], base: tf.Tensor, labels: tf.Tensor1D, options: WitchesBrewOptions, rng: Rng): { poisons: Float32Array; loss: number } {
   let best: { poisons: Float32Array; loss: number } = { poisons: new Float32Array(0), loss: Number.POSITIVE_INFINITY };
-  const { epsilon, iterations } = options;
-  const alignment = (inputs: tf.Tensor) =>
-    tf.tidy(() => {
-      const g = parameterGradient(model, inputs, labels);
-      const gNorm = tf.norm(g);
-      const tNorm = tf.norm(targetGradient);
-      const cos = tf.div(tf.sum(tf.mul(g, targetGradient)), tf.mul(gNorm, tNorm));
-      // ∂(1 − cos)/∂g = −(t/(‖g‖‖t‖) − cos·g/‖g‖²)
-      const direction = tf.neg(tf.sub(tf.div(targetGradient, tf.mul(gNorm, tNorm)), tf.div(tf.mul(cos, g), tf.square(gNorm)))) as tf.Tensor1D;
-      return { loss: tf.sub(1, cos), direction };
-    });
+  const { epsilon, iterations, augment } = options;
+  const n = base.shape[0];
+  const totalLoss = (inputs: tf.Tensor) => surrogates.reduce((sum, s) => sum + tf.tidy(() => alignment(s, inputs, labels).loss.dataSync()[0]), 0);
+  const [beta1, beta2] = [0.9, 0.999];
   for (let restart = 0; restart < options.restarts; restart++) {
     const start = new Float32Array(base.size);
     const init = rng.fork(`init:${restart}`);
     for (let i = 0; i < start.length; i++) start[i] = (2 * init.next() - 1) * epsilon;
+    const shiftRng = rng.fork(`augment:${restart}`);
     let delta = tf.tidy(() => tf.sub(tf.clipByValue(tf.add(base, tf.tensor(start, base.shape)), 0, 1), base));
+    let m = tf.zerosLike(delta);
+    let v = tf.zerosLike(delta);
     for (let it = 0; it < iterations; it++) {
       const decay = it >= (7 * iterations) / 8 ? 0.001 : it >= (5 * iterations) / 8 ? 0.01 : it >= (3 * iterations) / 8 ? 0.1 : 1;
       const step = options.stepSize * epsilon * decay;
+      const shifts = augment > 0 ? Array.from({ length: n }, () => [shiftRng.int(2 * augment + 1) - augment, shiftRng.int(2 * augment + 1) - augment] as const) : null;
       const next = tf.tidy(() => {
-        const inputs = tf.add(base, delta);
-        const { direction } = alignment(inputs);
-        const gradient = mixedInputGradient(model, inputs, labels, direction, h);
-        const moved = tf.clipByValue(tf.sub(delta, tf.mul(tf.sign(gradient), step)), -epsilon, epsilon);
+        const clean = tf.add(base, delta);
+        const inputs = shifts ? translate(clean, shifts, augment) : clean;
+        let gradient: tf.Tensor = tf.zerosLike(inputs);
+        for (const s of surrogates) {
+          const { direction } = alignment(s, inputs, labels);
+          gradient = tf.add(gradient, mixedInputGradient(s.model, inputs, labels, direction, s.h));
+        }
+        // The translation is a partial permutation; its adjoint is the opposite translation.
+        if (shifts) gradient = translate(gradient, shifts.map(([dy, dx]) => [-dy, -dx] as const), augment);
+        const signed = tf.sign(gradient);
+        let update: tf.Tensor;
+        if (options.optimizer === 'signed-adam') {
+          const m2 = tf.add(tf.mul(m, beta1), tf.mul(signed, 1 - beta1));
+          const v2 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(signed), 1 - beta2));
+          const mHat = tf.div(m2, 1 - beta1 ** (it + 1));
+          const vHat = tf.div(v2, 1 - beta2 ** (it + 1));
+          update = tf.mul(tf.div(mHat, tf.add(tf.sqrt(vHat), 1e-8)), step);
+          tf.keep(m2);
+          tf.keep(v2);
+          m.dispose();
+          v.dispose();
+          m = m2;
+          v = v2;
+        } else update = tf.mul(signed, step);
+        const moved = tf.clipByValue(tf.sub(delta, update), -epsilon, epsilon);
         return tf.sub(tf.clipByValue(tf.add(base, moved), 0, 1), base);
       });
       delta.dispose();
       delta = next;
     }
     const finalInputs = tf.add(base, delta);
-    const loss = tf.tidy(() => alignment(finalInputs).loss.dataSync()[0]);
+    const loss = totalLoss(finalInputs);
     if (loss < best.loss) best = { poisons: finalInputs.dataSync().slice() as Float32Array, loss };
-    finalInputs.dispose();
-    delta.dispose();
+    tf.dispose([finalInputs, delta, m, v]);
   }
   return best;
 }
@@ -96,9 +160,14 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
       fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.01, description: 'Poisons as a fraction of the training set (used when count is null).' },
       targets: { type: 'integer', minimum: 1, maximum: 1000, default: 1, description: 'Number of targets, each with its own adversarial class and share of the poisons.' },
       epsilon: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.0627, description: 'ℓ∞ bound of the perturbations (16/255 for inputs in [0, 1]).' },
-      iterations: { type: 'integer', minimum: 0, default: 240, description: 'Signed-gradient steps per restart.' },
+      iterations: { type: 'integer', minimum: 0, default: 240, description: 'Optimisation steps per restart.' },
       restarts: { type: 'integer', minimum: 1, default: 8, description: 'Random restarts; the lowest alignment loss is kept.' },
-      stepSize: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'Initial step as a fraction of ε (decayed ×0.1 at 3/8, 5/8 and 7/8 of the iterations).' },
+      stepSize: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'Initial step (learning rate) as a fraction of ε, decayed ×0.1 at 3/8, 5/8 and 7/8 of the iterations.' },
+      optimizer: { type: 'string', enum: ['signed-adam', 'signed-gradient'], default: 'signed-adam', description: "signed-adam: Adam on the sign of the gradient (Geiping et al.'s default); signed-gradient: plain signed steps." },
+      augment: { type: 'integer', minimum: 0, maximum: 8, default: 0, description: 'Differentiable augmentation while brewing: every step translates each poison by a random integer shift in −augment..augment pixels on both axes (zero fill); 0 turns it off. Needs image inputs [h, w, c].' },
+      adversarialClass: { type: 'string', enum: ['random', 'runner-up'], default: 'random', description: "How each target's adversarial class is chosen: random (uniform over the other classes, as in the paper) or runner-up (the first surrogate's second most likely class for the target)." },
+      targetSelection: { type: 'string', enum: ['random', 'low-margin'], default: 'random', description: "Which correctly classified test images become targets: random (as in the paper) or low-margin (random among the 5% with the smallest margin between the first surrogate's true-class logit and its runner-up logit)." },
+      ensemble: { type: 'integer', minimum: 1, maximum: 16, default: 1, description: "Surrogates trained with the cell's recipe from different initialisations; their alignment losses are summed." },
     },
   },
   create(options, ctx) {
@@ -110,18 +179,30 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
         const perTarget = Math.floor(k / options.targets);
         if (perTarget < 1 || k >= train.count) throw new RangeError(`cannot split ${k} poisons over ${options.targets} target(s) from ${train.count} training points; choose count in ${options.targets}..${train.count - 1}`);
 
-        const surrogate = trainSurrogate(input, train, ctx, 'witches-brew surrogate');
-        let examplesUsed = surrogate.examples;
+        if (options.augment > 0 && train.inputShape.length !== 3) throw new RangeError(`augment needs image inputs [height, width, channels]; got [${train.inputShape.join(', ')}] (set augment to 0)`);
+        const trained: ReturnType<typeof trainSurrogate>[] = [];
         try {
-          const model = surrogate.model;
-          // Targets: test images the surrogate gets right, in random order; adversarial class: any other.
+          for (let e = 0; e < options.ensemble; e++) trained.push(trainSurrogate(input, train, ctx, e === 0 ? 'witches-brew surrogate' : `witches-brew surrogate ${e}`));
+          let examplesUsed = trained.reduce((sum, s) => sum + s.examples, 0);
+          const model = trained[0].model;
+          // Targets: test images the (first) surrogate gets right, in random order; adversarial class: any other.
           const predicted = predictClasses(model, data.test);
-          const order = ctx.rng.fork('targets').permutation(data.test.count).filter((i) => predicted[i] === data.test.labels[i]);
+          let order = ctx.rng.fork('targets').permutation(data.test.count).filter((i) => predicted[i] === data.test.labels[i]);
+          if (options.targetSelection === 'low-margin') {
+            const logits = tf.tidy(() => model.logits(inputsTensor(data.test)).arraySync() as number[][]);
+            const margin = logits.map((row, i) => row[data.test.labels[i]] - Math.max(...row.filter((_, c) => c !== data.test.labels[i])));
+            const pool = new Set(Array.from(order).sort((a, b) => margin[a] - margin[b] || a - b).slice(0, Math.max(options.targets, Math.ceil(0.05 * order.length))));
+            order = order.filter((i) => pool.has(i)); // keeps the random order
+          }
           if (order.length < options.targets) throw new RangeError(`only ${order.length} test images are classified correctly by the surrogate; choose targets ≤ ${order.length}`);
           const targetIndices = Int32Array.from(order.subarray(0, options.targets));
           const targets = selectExamples(data.test, targetIndices);
           const labelRng = ctx.rng.fork('adversarial-labels');
-          const adversarial = Int32Array.from(targets.labels, (y) => (y + 1 + labelRng.int(data.numClasses - 1)) % data.numClasses);
+          let adversarial = Int32Array.from(targets.labels, (y) => (y + 1 + labelRng.int(data.numClasses - 1)) % data.numClasses);
+          if (options.adversarialClass === 'runner-up') {
+            const logits = tf.tidy(() => model.logits(inputsTensor(targets)).arraySync() as number[][]);
+            adversarial = Int32Array.from(logits, (row, t) => row.reduce((bestClass, value, c) => (c !== targets.labels[t] && (bestClass < 0 || value > row[bestClass]) ? c : bestClass), -1));
+          }
 
           // Bases: disjoint random training images of each target's adversarial class.
           const pools = new Map<number, number[]>();
@@ -141,7 +222,7 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
           const base = selectExamples(train, chosen);
           const size = exampleSize(train.inputShape);
           const crafted = new Float32Array(base.inputs.length);
-          const h = 1e-3 * parameterNorm(model);
+          const steps = trained.map((s) => 1e-3 * parameterNorm(s.model));
           const losses: number[] = [];
           for (let t = 0; t < options.targets; t++) {
             const rows = poisonTargets.flatMap((owner, j) => (owner === t ? [j] : []));
@@ -149,16 +230,16 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
             const y = labelsTensor(base, rows);
             const targetX = inputsTensor(targets, [t]);
             const targetY = tf.tensor1d([adversarial[t]], 'int32');
-            const targetGradient = parameterGradient(model, targetX, targetY);
+            const surrogates: Surrogate[] = trained.map((s, e) => ({ model: s.model, targetGradient: parameterGradient(s.model, targetX, targetY), h: steps[e] }));
             try {
-              const result = brew(model, x, y, targetGradient, options, h, ctx.rng.fork(`brew:${t}`));
+              const result = brew(surrogates, x, y, options, ctx.rng.fork(`brew:${t}`));
               rows.forEach((row, j) => crafted.set(result.poisons.subarray(j * size, (j + 1) * size), row * size));
-              losses.push(result.loss);
+              losses.push(result.loss / surrogates.length);
             } finally {
-              tf.dispose([x, y, targetX, targetY, targetGradient]);
+              tf.dispose([x, y, targetX, targetY, ...surrogates.map((s) => s.targetGradient)]);
             }
-            // Per step: one parameter gradient and two input gradients over the target's poisons.
-            examplesUsed += options.restarts * (options.iterations * 3 + 1) * rows.length + 1;
+            // Per step and surrogate: one parameter gradient and two input gradients over the target's poisons.
+            examplesUsed += options.ensemble * (options.restarts * (options.iterations * 3 + 1) * rows.length + 1);
           }
           ctx.logger.debug(`witches-brew: ${k} poisons for ${options.targets} target(s), final 1 − cos = ${losses.map((l) => l.toFixed(3)).join(', ')}`);
           const taken = new Set(chosen);
@@ -179,7 +260,7 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
             examplesUsed,
           };
         } finally {
-          surrogate.model.dispose();
+          for (const s of trained) s.model.dispose();
         }
       },
     };

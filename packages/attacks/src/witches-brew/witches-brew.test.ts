@@ -1,19 +1,19 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { TARGETED_POISON, createBudgetMeter, createExamples, createRng, perExampleLoss, silentLogger, trainSgd, type DatasetSplit, type ModelFactory, type PluginContext } from '@unlearn-bench/core';
+import { TARGETED_POISON, concatExamples, createBudgetMeter, createExamples, createRng, perExampleLoss, predictClasses, silentLogger, trainSgd, type DatasetSplit, type Examples, type ModelFactory, type PluginContext } from '@unlearn-bench/core';
 import { createEngine, mlpModel, mnistDataset } from '@unlearn-bench/models';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { witchesBrewAttack, type WitchesBrewOptions } from './index.ts';
+import { translate, witchesBrewAttack, type WitchesBrewOptions } from './index.ts';
 
 const training = { epochs: 3, batchSize: 64, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
-const defaults: WitchesBrewOptions = { count: 20, fraction: 0.01, targets: 2, epsilon: 16 / 255, iterations: 30, restarts: 1, stepSize: 0.1 };
+const defaults: WitchesBrewOptions = { count: 20, fraction: 0.01, targets: 2, epsilon: 16 / 255, iterations: 30, restarts: 1, stepSize: 0.1, optimizer: 'signed-adam', augment: 0, ensemble: 1, adversarialClass: 'random', targetSelection: 'random' };
 let data: DatasetSplit;
 let models: ModelFactory;
 
 /** Runs the attack and returns its result and the final alignment losses 1 − cos it logged. */
-async function brew(options: Partial<WitchesBrewOptions>, seed = 1) {
+async function brew(options: Partial<WitchesBrewOptions>, seed = 1, on: { data: DatasetSplit; models: ModelFactory; training: typeof training } = { data, models, training }) {
   const messages: string[] = [];
   const ctx: PluginContext = { rng: createRng(seed), logger: { ...silentLogger, debug: (m: string) => messages.push(m) }, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() };
-  const result = await witchesBrewAttack.create({ ...defaults, ...options }, ctx).poison({ data, models, training });
+  const result = await witchesBrewAttack.create({ ...defaults, ...options }, ctx).poison(on);
   const losses = messages.join('\n').match(/final 1 − cos = (.*)/)![1].split(', ').map(Number);
   return { result, losses };
 }
@@ -53,13 +53,14 @@ describe('core/witches-brew', () => {
     const end = brewed.losses;
     // and the same seed brews the same poisons
     expect((await brew({ iterations: 30 })).result.poisons.inputs).toEqual(brewed.result.poisons.inputs);
-    start.forEach((loss, t) => expect(end[t]).toBeLessThan(0.85 * loss)); // measured 0.488 → 0.377, 0.483 → 0.381
+    start.forEach((loss, t) => expect(end[t]).toBeLessThan(0.85 * loss)); // measured 0.488 → 0.380, 0.483 → 0.383 (signed Adam)
   });
 
   it('moves an independently trained model towards the adversarial labels more than the clean bases do', async () => {
-    // Mechanism check (full from-scratch success does not happen at this scale; see the README): a model
-    // trained on clean data with its own seed, fine-tuned on the poisons alone, loses more adversarial
-    // loss on the targets than the same model fine-tuned on the unperturbed bases (same labels).
+    // Mechanism check with random targets and adversarial classes (the paper's setting, which does not
+    // succeed from scratch at this scale; see the README): a model trained on clean data with its own
+    // seed, fine-tuned on the poisons alone, loses more adversarial loss on the targets than the same
+    // model fine-tuned on the unperturbed bases (same labels).
     const { result } = await brew({ count: 40, targets: 4, iterations: 40 }, 2);
     const record = result.artifacts.get(TARGETED_POISON)!;
     const adversarialTargets = createExamples(record.targetInputs, record.adversarialLabels, record.inputShape);
@@ -75,8 +76,71 @@ describe('core/witches-brew', () => {
     };
     const poisonDrop = drop(result.poisons);
     const baseDrop = drop(bases);
-    // measured 0.72 vs 0.54 (brew seed 2); seeds 3 and 4 give 0.71 vs 0.62 and 0.50 vs 0.41
+    // measured 0.73 vs 0.54 (brew seed 2, signed Adam)
     expect(poisonDrop).toBeGreaterThan(baseDrop + 0.05);
+  });
+
+  it('makes a victim trained from scratch on clean ∪ poisons predict the adversarial label for more targets than a clean-trained victim', async () => {
+    // 2,000 MNIST digits, MLP [128], 8 epochs; one target per seed with 100 poisons (5%), ensemble of 2
+    // surrogates, signed Adam for 120 steps, low-margin targets with the runner-up class as the
+    // adversarial label. Each victim is initialised and ordered by its own seed (not the surrogates').
+    const small = await mnistDataset.create({ trainSize: 2000, testSize: 500, splitSeed: 0 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() }).load();
+    const mlp = mlpModel.create({ hidden: [128] }, { inputShape: [28, 28, 1], numClasses: 10 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() });
+    const recipe = { ...training, epochs: 8 };
+    const options: Partial<WitchesBrewOptions> = { count: 100, targets: 1, iterations: 120, restarts: 1, ensemble: 2, adversarialClass: 'runner-up', targetSelection: 'low-margin' };
+    const hits = { poisoned: 0, clean: 0, unbrewed: 0 };
+    const loss = { poisoned: 0, clean: 0, unbrewed: 0 };
+    const seeds = [1, 2, 3, 4, 5, 6, 7, 8];
+    const victimSeed = 10_000;
+    for (const seed of seeds) {
+      const on = { data: small, models: mlp, training: recipe };
+      const { result } = await brew(options, seed, on);
+      // Control: the same bases with only the random start inside the ε ball (no gradient matching).
+      const unbrewed = (await brew({ ...options, iterations: 0 }, seed, on)).result;
+      const record = result.artifacts.get(TARGETED_POISON)!;
+      expect(unbrewed.artifacts.get(TARGETED_POISON)!.targetInputs).toEqual(record.targetInputs);
+      const target = createExamples(record.targetInputs, record.adversarialLabels, record.inputShape);
+      const victim = (name: keyof typeof hits, examples: Examples) => {
+        const model = mlp.build(createRng(victimSeed + seed));
+        trainSgd(model, examples, { ...recipe, rng: createRng(victimSeed + 10_000 + seed), meter: createBudgetMeter() });
+        hits[name] += predictClasses(model, target)[0] === record.adversarialLabels[0] ? 1 : 0;
+        loss[name] += perExampleLoss(model, target)[0] / seeds.length;
+        model.dispose();
+      };
+      victim('poisoned', concatExamples(result.clean, result.poisons));
+      victim('clean', result.clean);
+      victim('unbrewed', concatExamples(unbrewed.clean, unbrewed.poisons));
+    }
+    // Measured (targets flipped poisoned / clean / unbrewed of 8; mean adversarial loss on the targets):
+    //   brew seeds 1–8, victim seeds 10 001–10 008:  6 / 1 / 3; 0.75 / 1.60 / 1.25
+    //   brew seeds 1–8, victim seeds 30 001–30 008:  7 / 0 / 2; 0.69 / 1.76 / 1.22
+    //   brew seeds 11–18, victim seeds 10 011–10 018: 5 / 0 / 3; 0.64 / 1.81 / 1.31
+    // The unbrewed control shows that ε-noise on 100 adversarial-class images alone flips some of these
+    // low-margin targets; gradient matching adds to that.
+    expect(hits.clean).toBeLessThanOrEqual(1);
+    expect(hits.poisoned).toBeGreaterThanOrEqual(hits.clean + 3);
+    expect(hits.poisoned).toBeGreaterThanOrEqual(hits.unbrewed + 1);
+    expect(loss.poisoned).toBeLessThan(loss.unbrewed - 0.3);
+  }, 240_000);
+
+  it('augments by translations whose adjoint is the opposite translation, and counts every surrogate', async () => {
+    const x = tf.tensor(createRng(5).normalArray(2 * 5 * 6), [2, 5, 6, 1]);
+    const y = tf.tensor(createRng(6).normalArray(2 * 5 * 6), [2, 5, 6, 1]);
+    const shifts = [[1, -2], [-1, 0]] as const;
+    const moved = translate(x, shifts, 2);
+    expect([...moved.dataSync()].slice(0, 6)).toEqual([0, 0, 0, 0, 0, 0]); // row 0 of image 0 is filled
+    expect(moved.dataSync()[6]).toBeCloseTo(x.dataSync()[2]); // out[1, 0] = x[0, 2]
+    const back = translate(y, shifts.map(([dy, dx]) => [-dy, -dx] as const), 2);
+    expect(tf.sum(tf.mul(moved, y)).dataSync()[0]).toBeCloseTo(tf.sum(tf.mul(x, back)).dataSync()[0], 4);
+    tf.dispose([x, y, moved, back]);
+
+    const before = tf.memory().numTensors;
+    const { result, losses } = await brew({ augment: 2, ensemble: 2, iterations: 6 });
+    expect(tf.memory().numTensors).toBe(before);
+    const record = result.artifacts.get(TARGETED_POISON)!;
+    result.poisons.inputs.forEach((v, i) => expect(Math.abs(v - record.baseInputs[i])).toBeLessThanOrEqual(16 / 255 + 1e-6));
+    losses.forEach((loss) => expect(loss).toBeLessThan(1));
+    expect(result.examplesUsed).toBe(2 * 3 * 1000 + 2 * 2 * ((6 * 3 + 1) * 10 + 1));
   });
 
   it('rejects a budget smaller than the number of targets', async () => {
