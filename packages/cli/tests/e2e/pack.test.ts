@@ -105,7 +105,7 @@ describe('publishing', () => {
       JSON.stringify({
         name: 'pack-test',
         plugins: ['@unlearn-bench/plugin-salun'],
-        seeds: [1],
+        seeds: [1, 2],
         dataset: { use: 'core/mnist', options: { trainSize: 600, testSize: 300 } },
         model: { use: 'core/mlp', options: { hidden: [32] } },
         training: { epochs: 2, batchSize: 32, learningRate: 0.05, momentum: 0.9 },
@@ -119,12 +119,14 @@ describe('publishing', () => {
     expect(existsSync(bin)).toBe(true);
     const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
     for (const key of Object.keys(env)) if (key.startsWith('npm_') || key === 'NODE_OPTIONS') delete env[key];
-    const run = spawnSync(bin, ['run', 'manifest.json', '--out', 'out', '--workers', '1'], { cwd: app, encoding: 'utf8', env });
+    // two seeds over two worker processes: the installed bin also starts its workers from dist/
+    const run = spawnSync(bin, ['run', 'manifest.json', '--out', 'out', '--workers', '2'], { cwd: app, encoding: 'utf8', env });
     expect(run.status, run.stderr).toBe(0);
+    expect(run.stderr).toContain('over 2 worker processes');
     const rows = readFileSync(join(app, 'out/results.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { unlearner: string; metric: string; value: number });
     const salun = rows.filter((row) => row.unlearner === 'salun/salun' && row.metric === 'accuracy');
-    expect(salun).toHaveLength(1);
-    expect(salun[0].value).toBeGreaterThan(0.5);
+    expect(salun).toHaveLength(2);
+    for (const row of salun) expect(row.value).toBeGreaterThan(0.5);
     expect(run.stdout).toContain('salun/salun');
     // The run used the installed, compiled packages: nothing of the workspace is reachable from here.
     expect(relative(root, app).startsWith('..')).toBe(true);
