@@ -8,6 +8,7 @@ import { gapToRetrainMetric } from './gap-to-retrain/index.ts';
 import { gradientAlignmentMetric } from './gradient-alignment/index.ts';
 import { gusMetric } from './gus/index.ts';
 import { miaLossMetric } from './mia-loss/index.ts';
+import { nullTestMetric } from './null-test/index.ts';
 import { paramDistanceMetric } from './param-distance/index.ts';
 import { targetedSuccessMetric } from './targeted-success/index.ts';
 
@@ -28,11 +29,13 @@ export type { GradientAlignmentOptions } from './gradient-alignment/index.ts';
 export { computeMetric } from './compute/index.ts';
 export { gapToRetrainMetric, gapToRetrain, gapVerdict, selectsMetric } from './gap-to-retrain/index.ts';
 export type { GapToRetrainOptions, GapVerdict } from './gap-to-retrain/index.ts';
+export { nullTestMetric, stouffer } from './null-test/index.ts';
+export type { NullTestOptions } from './null-test/index.ts';
 export { erfc, normalCdf, normalQuantile, twoSidedP, meanStd } from './stats.ts';
 
-/** The built-in metrics as a plugin (per-model metrics, and the experiment-level gap to retrain). */
+/** The built-in metrics as a plugin (per-model metrics, and the experiment-level gap to retrain and null test). */
 export const metricsPlugin = definePlugin({
   meta: { name: '@unlearn-bench/metrics', version, namespace: 'core', apiVersion: API_VERSION },
   metrics: [accuracyMetric, gusMetric, attackSuccessMetric, targetedSuccessMetric, miaLossMetric, paramDistanceMetric, gradientAlignmentMetric, computeMetric],
-  summaryMetrics: [gapToRetrainMetric],
+  summaryMetrics: [gapToRetrainMetric, nullTestMetric],
 });

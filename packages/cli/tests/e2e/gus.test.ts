@@ -26,12 +26,16 @@ const manifest = {
 
 describe('GUS controls on a real run', () => {
   let records: ResultRecord[];
+  let summary: { unlearner: string; metric: string; mean: number; n: number; stoufferZ: number; nullP: number; nullVerdict: string }[];
+  let printed: string;
   beforeAll(async () => {
     const out = tempDir();
-    const { code, stderr } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet']);
+    const { code, stdout, stderr } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet']);
     expect(stderr).toBe('');
     expect(code).toBe(0);
+    printed = stdout;
     records = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as ResultRecord);
+    summary = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as (typeof summary)[number]);
   });
 
   const value = (seed: number, unlearner: string, metric: string) => records.find((r) => r.seed === seed && r.unlearner === unlearner && r.metric === metric)!.value!;
@@ -41,6 +45,18 @@ describe('GUS controls on a real run', () => {
     expect(Math.abs(value(seed, 'retrain', 'gus'))).toBeLessThan(3);
     for (const unlearner of ['none', 'retrain', 'gd']) expect(Math.abs(value(seed, unlearner, 'gus:fresh-noise'))).toBeLessThan(3);
     expect(value(seed, 'none', 'accuracy')).toBeGreaterThan(0.85);
+  });
+
+  it('combines the seeds into one null test per model (core/null-test, on by default): the poison is detected, the controls are not', () => {
+    const at = (unlearner: string, metric: string) => summary.find((l) => l.unlearner === unlearner && l.metric === metric)!;
+    expect(at('none', 'gus').nullVerdict).toBe('not null');
+    expect(at('gd', 'gus').nullVerdict).toBe('not null');
+    expect(at('retrain', 'gus').nullVerdict).toBe('null');
+    for (const unlearner of ['none', 'retrain', 'gd']) expect(at(unlearner, 'gus:fresh-noise').nullVerdict).toBe('null');
+    // Stouffer: the sum of the three per-seed z over √3, from the per-seed records
+    const sum = [1, 2, 3].reduce((acc, seed) => acc + value(seed, 'none', 'gus'), 0);
+    expect(at('none', 'gus').stoufferZ).toBeCloseTo(sum / Math.sqrt(3), 8);
+    expect(printed).toMatch(/null test over seeds, gaussian: Stouffer z/);
   });
 
   it('reports the mean, p-value and TPR at 1% FPR in the details', () => {

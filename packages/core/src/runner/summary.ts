@@ -1,7 +1,8 @@
 /**
  * Aggregation over seeds and the end-of-run tables: per attack, one row per model (unlearner ×
  * budget) with mean ± std and the 95% t-interval over seeds, then one table per summary metric
- * (by default `core/gap-to-retrain`: each method's gap to the retrained model).
+ * (by default `core/gap-to-retrain`, each method's gap to the retrained model, and `core/null-test`,
+ * GUS combined over seeds).
  */
 import { join } from 'node:path';
 import { InvalidManifestError, PluginFailedError, type ManifestIssue } from '../errors.ts';
@@ -43,10 +44,11 @@ export function aggregate(records: readonly ResultRecord[]): Aggregate[] {
 
 /**
  * Summary metrics applied even when a manifest does not list them (with their default options), so
- * every run and every `report` of an older run folder shows the gap to retraining. Listing one in
+ * every run and every `report` of an older run folder shows the gap to retraining and, for GUS, the
+ * null test over seeds. Listing one in
  * the manifest sets its options and label instead. Skipped when no such plugin is registered.
  */
-export const DEFAULT_SUMMARY_METRICS: readonly string[] = ['core/gap-to-retrain'];
+export const DEFAULT_SUMMARY_METRICS: readonly string[] = ['core/gap-to-retrain', 'core/null-test'];
 
 /** A summary metric chosen for a run, with its options validated and defaulted. */
 export interface SummarySelection {
