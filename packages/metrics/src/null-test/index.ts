@@ -60,8 +60,9 @@ export const nullTestMetric = defineSummaryMetric<NullTestOptions>({
       if (!options.metrics.includes(a.metric)) continue;
       const { z, p } = stouffer(a.mean, a.n);
       const different = p < options.alpha;
-      const text = Number.isFinite(z) ? `${different ? '≠' : '≈'} ${z.toFixed(1)} (p ${formatP(p)})` : 'n/a';
-      cells.push({ attack: a.attack, unlearner: a.unlearner, budget: a.budget, metric: a.metric, text, fields: { stoufferZ: Number.isFinite(z) ? z : null, nullP: Number.isFinite(p) ? p : null, nullVerdict: Number.isFinite(p) ? (different ? 'not null' : 'null') : 'n/a' } });
+      // A metric without values (GUS without Gaussian poisons) is exported as n/a but not printed.
+      const text = Number.isFinite(z) ? { text: `${different ? '≠' : '≈'} ${z.toFixed(1)} (p ${formatP(p)})` } : {};
+      cells.push({ attack: a.attack, unlearner: a.unlearner, budget: a.budget, metric: a.metric, ...text, fields: { stoufferZ: Number.isFinite(z) ? z : null, nullP: Number.isFinite(p) ? p : null, nullVerdict: Number.isFinite(p) ? (different ? 'not null' : 'null') : 'n/a' } });
     }
     return {
       title: 'null test over seeds',

@@ -45,6 +45,10 @@ describe('core/null-test', () => {
     expect(result.cells[0].fields).toMatchObject({ nullVerdict: 'not null' });
     expect(result.cells[0].fields!.stoufferZ).toBeCloseTo(-12.3 * Math.SQRT2, 10);
     expect(result.rule).toContain('p < 0.01');
+    // without values (GUS where no Gaussian poisons were planted) the cell is exported, not printed
+    const empty = nullTestMetric.summarize({ aggregates: [{ ...aggregate('none', 'gus', [1, 2]), mean: Number.NaN, n: 0 }] }, options);
+    expect(empty.cells[0].text).toBeUndefined();
+    expect(empty.cells[0].fields).toMatchObject({ nullVerdict: 'n/a', stoufferZ: null, nullP: null });
   });
 
   it('rejects at the nominal rate when every seed is N(0, 1) (the known null distribution)', () => {
