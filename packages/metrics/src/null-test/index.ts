@@ -10,6 +10,7 @@
  * An experiment-level (summary) metric, applied with its defaults when a manifest does not list it.
  */
 import { defineSummaryMetric, type SummaryCell } from '@unlearn-bench/core';
+import { selectsMetric } from '../gap-to-retrain/index.ts';
 import { twoSidedP } from '../stats.ts';
 
 /** Options of `core/null-test`. */
@@ -49,7 +50,7 @@ export const nullTestMetric = defineSummaryMetric<NullTestOptions>({
         items: { type: 'string', minLength: 1 },
         uniqueItems: true,
         default: ['gus', 'gus:fresh-noise'],
-        description: 'Stored metric keys whose per-seed values are N(0, 1) under the null; metrics a run does not have are skipped.',
+        description: "Stored metric keys whose per-seed values are N(0, 1) under the null ('<name>:*' for a metric's secondary results, as in gap-to-retrain); metrics a run does not have are skipped.",
       },
       alpha: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.01, description: 'Significance level of the verdict (≠ null if p < alpha).' },
     },
@@ -57,7 +58,7 @@ export const nullTestMetric = defineSummaryMetric<NullTestOptions>({
   summarize({ aggregates }, options) {
     const cells: SummaryCell[] = [];
     for (const a of aggregates) {
-      if (!options.metrics.includes(a.metric)) continue;
+      if (!selectsMetric(options.metrics, a.metric)) continue;
       const { z, p } = stouffer(a.mean, a.n);
       const different = p < options.alpha;
       // A metric without values (GUS without Gaussian poisons) is exported as n/a but not printed.
