@@ -1,6 +1,7 @@
 /**
- * Shared training and evaluation loops: minibatch SGD with momentum on softmax cross-entropy,
- * accuracy, per-example losses and input gradients. Everything that allocates is tidied.
+ * Shared training and evaluation loops: minibatch training on softmax cross-entropy with the
+ * recipe's optimizer (SGD, Adam, AdamW; see optimizers.ts), accuracy, per-example losses and input
+ * gradients. Everything that allocates is tidied.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import './tf-gradients.ts';
@@ -8,6 +9,7 @@ import type { BudgetMeter } from './budget.ts';
 import { exampleSize, type Examples } from './data.ts';
 import type { Logger } from './logger.ts';
 import type { ClassifierModel } from './model.ts';
+import { createOptimizer, type Optimizer } from './optimizers.ts';
 import type { TrainingRecipe } from './plugin/types.ts';
 import type { Rng } from './rng.ts';
 
@@ -62,6 +64,17 @@ export interface SgdOptions extends TrainingRecipe {
    * mixed objectives plug in here.
    */
   readonly loss?: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar;
+  /**
+   * An optimizer to use instead of a fresh one from the recipe, so that its state (momentum, Adam
+   * moments, schedule position) carries across calls. It must be over the variables trained here;
+   * the caller disposes it. The recipe's optimizer fields are then ignored.
+   */
+  readonly sharedOptimizer?: Optimizer;
+  /**
+   * Per-step extra added to each variable's update direction, kept out of the optimizer's state
+   * (see `StepExtras.updateNoise`); called once per step, its tensors are disposed after the step.
+   */
+  readonly updateNoise?: (variables: readonly tf.Variable[]) => tf.NamedTensorMap;
 }
 
 /** What a training run did. */
@@ -72,15 +85,30 @@ export interface TrainReport {
   readonly finalLoss: number;
 }
 
+/** Optimizer steps of a run over `count` examples per epoch, `epochs` epochs capped at `maxExamples`, batches of `batchSize`. */
+export function plannedSteps(count: number, batchSize: number, epochs: number, maxExamples = Number.POSITIVE_INFINITY): number {
+  if (count === 0) return 0;
+  const total = Math.min(maxExamples, epochs * count);
+  const fullEpochs = Math.floor(total / count);
+  return fullEpochs * Math.ceil(count / batchSize) + Math.ceil((total - fullEpochs * count) / batchSize);
+}
+
 /**
- * Minibatch SGD with momentum (PyTorch convention: v ← μv + g + λw; w ← w − ηv) over
- * `examples`, reshuffled every epoch with `rng`. Mutates `model`.
+ * Minibatch training over `examples`, reshuffled every epoch with `rng`, with the recipe's
+ * optimizer (default: SGD with momentum and coupled L2, PyTorch's convention
+ * v ← μv + g + λw; w ← w − ηv) or the given `sharedOptimizer`. Mutates `model`. (The name stays from
+ * when SGD was the only rule.)
  */
 export function trainSgd(model: ClassifierModel, examples: Examples, options: SgdOptions): TrainReport {
   const variables = options.variables ?? model.parameters();
   const objective = options.loss ?? ((m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D) => crossEntropy(m.logits(x), y));
-  const velocity = variables.map((v) => tf.zerosLike(v));
   const maxExamples = options.maxExamples ?? Number.POSITIVE_INFINITY;
+  const optimizer =
+    options.sharedOptimizer ??
+    createOptimizer(options, variables, {
+      stepsPerEpoch: Math.ceil(examples.count / options.batchSize),
+      totalSteps: plannedSteps(examples.count, options.batchSize, options.epochs, maxExamples),
+    });
   const start = performance.now();
   let used = 0;
   let steps = 0;
@@ -96,7 +124,7 @@ export function trainSgd(model: ClassifierModel, examples: Examples, options: Sg
         const take = Math.min(options.batchSize, examples.count - offset, maxExamples - used);
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
-        const lossValue = sgdStep(model, examples, indices, variables, velocity, objective, options);
+        const lossValue = trainingStep(model, examples, indices, variables, optimizer, objective, options.updateNoise);
         used += take;
         epochExamples += take;
         steps += 1;
@@ -118,35 +146,25 @@ export function trainSgd(model: ClassifierModel, examples: Examples, options: Sg
       });
     }
   } finally {
-    tf.dispose(velocity);
+    if (!options.sharedOptimizer) optimizer.dispose();
   }
   return { examples: used, steps, seconds: (performance.now() - start) / 1000, finalLoss: lastLoss };
 }
 
-function sgdStep(
+function trainingStep(
   model: ClassifierModel,
   examples: Examples,
   indices: ArrayLike<number>,
   variables: readonly tf.Variable[],
-  velocity: tf.Tensor[],
+  optimizer: Optimizer,
   objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar,
-  recipe: TrainingRecipe,
+  updateNoise: SgdOptions['updateNoise'],
 ): number {
   const lossTensor = tf.tidy(() => {
     const x = inputsTensor(examples, indices);
     const y = labelsTensor(examples, indices);
     const { value, grads } = tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
-    variables.forEach((variable, i) => {
-      let g = grads[variable.name];
-      if (!g) return; // variable does not influence this objective
-      if (recipe.weightDecay > 0) g = tf.add(g, tf.mul(variable, recipe.weightDecay));
-      const v = recipe.momentum > 0 ? tf.add(tf.mul(velocity[i], recipe.momentum), g) : g;
-      if (recipe.momentum > 0) {
-        velocity[i].dispose();
-        velocity[i] = tf.keep(v);
-      }
-      variable.assign(tf.sub(variable, tf.mul(v, recipe.learningRate)));
-    });
+    optimizer.step(grads, updateNoise ? { updateNoise: updateNoise(variables) } : undefined);
     return value;
   });
   const loss = lossTensor.dataSync()[0];
@@ -172,21 +190,35 @@ export function mapBatches<T>(examples: Examples, batchSize: number, fn: (x: tf.
   return out;
 }
 
-/** Predicted class of every example. */
+/**
+ * Predicted class of every example, or -1 for an example whose logits are not all finite (a
+ * diverged model: argMax of a NaN row would otherwise read as class 0).
+ */
 export function predictClasses(model: ClassifierModel, examples: Examples, batchSize = 512): Int32Array {
   const out = new Int32Array(examples.count);
   mapBatches(examples, batchSize, (x, _y, offset) => {
-    const predicted = tf.tidy(() => tf.argMax(model.logits(x), 1));
-    out.set(predicted.dataSync() as Int32Array, offset);
-    predicted.dispose();
+    const [predicted, finite] = tf.tidy(() => {
+      const logits = model.logits(x);
+      return [tf.argMax(logits, 1), tf.all(tf.isFinite(logits), 1)];
+    });
+    const classes = predicted.dataSync() as Int32Array;
+    const ok = finite.dataSync();
+    for (let i = 0; i < classes.length; i++) out[offset + i] = ok[i] ? classes[i] : -1;
+    tf.dispose([predicted, finite]);
   });
   return out;
 }
 
-/** Fraction of examples classified correctly. */
+/** Whether `predictClasses` met a non-finite row. */
+export function hasNonFinitePrediction(predicted: Int32Array): boolean {
+  return predicted.includes(-1);
+}
+
+/** Fraction of examples classified correctly; NaN if any example's logits are not finite. */
 export function accuracy(model: ClassifierModel, examples: Examples, batchSize = 512): number {
   if (examples.count === 0) return Number.NaN;
   const predicted = predictClasses(model, examples, batchSize);
+  if (hasNonFinitePrediction(predicted)) return Number.NaN;
   let correct = 0;
   for (let i = 0; i < examples.count; i++) if (predicted[i] === examples.labels[i]) correct++;
   return correct / examples.count;

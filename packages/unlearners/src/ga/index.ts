@@ -1,11 +1,12 @@
 /**
  * `core/ga`: gradient ascent on the forget set, a baseline of Pawelczyk et al. (ICLR 2025,
  * arXiv 2406.17216) and of the unlearning literature before it: SGD that maximises the
- * cross-entropy of the forget set, for as many passes over it as the budget allows. Momentum
- * restarts with each pass; a pass that overflows the weights is undone and ends the run.
+ * cross-entropy of the forget set, for as many passes over it as the budget allows. One optimizer
+ * serves every pass, so momentum (and any schedule) carries from pass to pass, as in a single
+ * multi-epoch run; a pass that overflows the weights is undone and ends the run.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { crossEntropy, defineUnlearner, trainSgd, type ClassifierModel } from '@unlearn-bench/core';
+import { createOptimizer, crossEntropy, defineUnlearner, plannedSteps, trainSgd, type ClassifierModel } from '@unlearn-bench/core';
 import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
 /** Options of `core/ga`. */
@@ -40,15 +41,23 @@ export const gaUnlearner = defineUnlearner<GaOptions>({
           ...applyOverrides(training, options),
           epochs: 1,
         };
+        const optimizer = createOptimizer(recipe, copy.parameters(), {
+          stepsPerEpoch: Math.ceil(forget.count / recipe.batchSize),
+          totalSteps: plannedSteps(forget.count, recipe.batchSize, Number.POSITIVE_INFINITY, maxExamples),
+        });
         let pass = 0;
-        while (ctx.meter.remaining > 0) {
-          const before = copy.getWeights();
-          trainSgd(copy, forget, { ...recipe, maxExamples: Math.min(forget.count, ctx.meter.remaining), loss: negativeCrossEntropy, rng: ctx.rng, meter: ctx.meter, logger: ctx.logger, label: `ga pass ${++pass}` });
-          if (!copy.getWeights().every((w) => w.every(Number.isFinite))) {
-            copy.setWeights(before);
-            ctx.logger.warn(`core/ga: weights overflowed in pass ${pass} over the forget set; returning the weights after pass ${pass - 1} (${ctx.meter.used} budget examples spent)`);
-            break;
+        try {
+          while (ctx.meter.remaining > 0) {
+            const before = copy.getWeights();
+            trainSgd(copy, forget, { ...recipe, maxExamples: Math.min(forget.count, ctx.meter.remaining), loss: negativeCrossEntropy, rng: ctx.rng, meter: ctx.meter, logger: ctx.logger, label: `ga pass ${++pass}`, sharedOptimizer: optimizer });
+            if (!copy.getWeights().every((w) => w.every(Number.isFinite))) {
+              copy.setWeights(before);
+              ctx.logger.warn(`core/ga: weights overflowed in pass ${pass} over the forget set; returning the weights after pass ${pass - 1} (${ctx.meter.used} budget examples spent)`);
+              break;
+            }
           }
+        } finally {
+          optimizer.dispose();
         }
         return copy;
       },

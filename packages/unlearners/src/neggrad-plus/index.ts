@@ -1,21 +1,21 @@
 /**
  * `core/neggrad-plus`: NegGrad+ of Kurmanji et al., "Towards Unbounded Machine Unlearning"
- * (NeurIPS 2023, arXiv 2302.09880): each SGD step descends β·L(retain batch) − (1−β)·L(forget batch).
+ * (NeurIPS 2023, arXiv 2302.09880): each step descends β·L(retain batch) − (1−β)·L(forget batch).
  * Both batches count against the budget; β = 1 is exactly `core/gd` (no forget batches are drawn).
+ * Defaults follow the authors' code (meghdadk/SCRUB): `negative_grad` in
+ * small_scale_unlearning.ipynb builds `torch.optim.SGD(lr=0.01, weight_decay=0)` (no momentum)
+ * and sets `ng_alpha = 0.95`; the large-scale notebook (large_scale_ictest) uses 0.9999.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, defineUnlearner, inputsTensor, labelsTensor, trainSgd, type ClassifierModel, type Examples, type Rng } from '@unlearn-bench/core';
+import { applyOverrides, RECIPE_OVERRIDE_PROPERTIES, type RecipeOverrides } from '../recipe.ts';
 
 /** Options of `core/neggrad-plus`. */
-export interface NegGradPlusOptions {
-  /** Weight β of the retain loss; the forget loss gets −(1−β). @default 0.999 */
+export interface NegGradPlusOptions extends RecipeOverrides {
+  /** Weight β of the retain loss; the forget loss gets −(1−β). @default 0.95 (the authors' small-scale value) */
   readonly beta: number;
-  /** Batch size of both the retain and the forget batches; null uses the training recipe's. @default null */
-  readonly batchSize: number | null;
-  /** Learning rate; null uses the training recipe's. @default null */
-  readonly learningRate: number | null;
-  /** Momentum; null uses the training recipe's. @default null */
-  readonly momentum: number | null;
+  /** Size of each forget batch; null uses `batchSize`. @default null */
+  readonly forgetBatchSize?: number | null;
 }
 
 /** Endless reshuffled passes over `count` indices. */
@@ -45,10 +45,13 @@ export const negGradPlusUnlearner = defineUnlearner<NegGradPlusOptions>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      beta: { type: 'number', minimum: 0, maximum: 1, default: 0.999, description: 'Weight β of the retain loss; the forget loss is weighted −(1−β). 1 gives plain gradient descent.' },
-      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Size of each retain and each forget batch; null uses the training recipe’s.' },
-      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: 'Learning rate; null uses the training recipe’s.' },
-      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: null, description: 'Momentum; null uses the training recipe’s.' },
+      beta: { type: 'number', minimum: 0, maximum: 1, default: 0.95, description: 'Weight β of the retain loss; the forget loss is weighted −(1−β). 1 gives plain gradient descent. Default: the authors’ small-scale value (0.9999 at large scale).' },
+      ...RECIPE_OVERRIDE_PROPERTIES,
+      batchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Size of each retain batch (and of each forget batch unless forgetBatchSize is set); null uses the training recipe’s.' },
+      forgetBatchSize: { type: ['integer', 'null'], minimum: 1, default: null, description: 'Size of each forget batch; null uses batchSize.' },
+      learningRate: { type: ['number', 'null'], exclusiveMinimum: 0, default: 0.01, description: 'Learning rate (the authors’ ng_lr 0.01); null uses the training recipe’s.' },
+      momentum: { type: ['number', 'null'], minimum: 0, exclusiveMaximum: 1, default: 0, description: 'SGD momentum: 0, as the authors’ plain torch.optim.SGD; null uses the training recipe’s.' },
+      weightDecay: { type: ['number', 'null'], minimum: 0, default: 0, description: 'Weight decay: 0, as the authors’ SGD(weight_decay=0); null uses the training recipe’s.' },
     },
   },
   create(options, ctx) {
@@ -56,9 +59,10 @@ export const negGradPlusUnlearner = defineUnlearner<NegGradPlusOptions>({
       unlearn({ model, forget, retain, training }) {
         const budget = ctx.meter.remaining;
         if (!Number.isFinite(budget)) throw new RangeError('core/neggrad-plus needs a finite budget');
-        const batchSize = options.batchSize ?? training.batchSize;
+        const recipe = applyOverrides(training, options);
+        const batchSize = recipe.batchSize;
         const { beta } = options;
-        const forgetBatch = beta < 1 ? Math.min(batchSize, forget.count) : 0;
+        const forgetBatch = beta < 1 ? Math.min(options.forgetBatchSize ?? batchSize, forget.count) : 0;
         // Split the budget in the ratio of one step's retain and forget examples.
         const maxRetain = forgetBatch > 0 ? Math.floor((budget * batchSize) / (batchSize + forgetBatch)) : budget;
         const nextForget = cyclicSampler(forget.count, ctx.rng.fork('forget-order'));
@@ -79,10 +83,7 @@ export const negGradPlusUnlearner = defineUnlearner<NegGradPlusOptions>({
         };
         const copy = model.clone();
         trainSgd(copy, retain, {
-          ...training,
-          learningRate: options.learningRate ?? training.learningRate,
-          batchSize,
-          momentum: options.momentum ?? training.momentum,
+          ...recipe,
           epochs: Math.ceil(maxRetain / Math.max(1, retain.count)) + 1,
           maxExamples: maxRetain,
           loss: objective,
