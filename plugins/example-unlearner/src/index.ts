@@ -3,8 +3,9 @@
  * outside contributor would publish a method for unlearn-bench: it depends only on the public
  * entry of @unlearn-bench/core.
  *
- * 1. Saliency: the gradient of the forget-set loss at the given model; the `sparsity` fraction of
- *    parameters with the largest |gradient| are salient (mask 1), the rest frozen.
+ * 1. Saliency: the gradient of the forget-set loss at the given model; parameters are ranked by
+ *    |gradient| and exactly the top ⌊sparsity · n⌋ are salient (mask 1), the rest frozen (a budget
+ *    below |U| uses a random half-budget subsample of U, with a warning).
  * 2. Random labelling: SGD that updates only salient parameters on
  *      CE(forget points, random wrong labels) + α · CE(retain points),
  *    one forget batch and one retain batch per step, until the budget is spent.
@@ -17,6 +18,7 @@ import {
   definePlugin,
   inputsTensor,
   labelsTensor,
+  selectExamples,
   type ClassifierModel,
   type Examples,
   type Rng,
@@ -34,21 +36,27 @@ export interface SalunOptions {
   readonly batchSize: number | null;
 }
 
-/** |value| threshold above which a parameter is among the top `sparsity` fraction of `magnitudes`. */
-export function saliencyThreshold(magnitudes: Float32Array, sparsity: number): number {
-  if (sparsity >= 1) return Number.NEGATIVE_INFINITY;
-  const sorted = Float32Array.from(magnitudes).sort();
-  const keep = Math.max(1, Math.round(sparsity * sorted.length));
-  return sorted[sorted.length - keep];
+/**
+ * 0/1 mask over `magnitudes` marking the top `sparsity` fraction by value: ⌊sparsity · n⌋ entries
+ * (at least 1), exactly, however many values tie. Entries are ranked by value, largest first, ties by
+ * position (earlier first), as the authors' generate_mask.py ranks with argsort and keeps
+ * rank < ⌊n · fraction⌋.
+ */
+export function saliencyMask(magnitudes: Float32Array, sparsity: number): Uint8Array {
+  const n = magnitudes.length;
+  const mask = new Uint8Array(n);
+  const keep = Math.min(n, Math.max(1, Math.floor(sparsity * n)));
+  if (keep === n) return mask.fill(1);
+  const order = Int32Array.from({ length: n }, (_, i) => i).sort((a, b) => magnitudes[b] - magnitudes[a] || a - b);
+  for (let r = 0; r < keep; r++) mask[order[r]] = 1;
+  return mask;
 }
 
-/** 0/1 masks, one per parameter, marking the salient entries for the forget set. */
-function saliencyMasks(model: ClassifierModel, forget: Examples, sparsity: number): tf.Tensor[] {
+/** 0/1 masks, one per parameter, marking the salient entries for `examples` (rows of the forget set). */
+function saliencyMasks(model: ClassifierModel, examples: Examples, sparsity: number): tf.Tensor[] {
   const variables = model.parameters() as tf.Variable[];
   const gradients = tf.tidy(() => {
-    const x = inputsTensor(forget);
-    const y = labelsTensor(forget);
-    const { grads } = tf.variableGrads(() => crossEntropy(model.logits(x), y), variables);
+    const { grads } = tf.variableGrads(() => crossEntropy(model.logits(inputsTensor(examples)), labelsTensor(examples)), variables);
     return variables.map((v) => tf.abs(grads[v.name]));
   });
   const all = new Float32Array(gradients.reduce((n, g) => n + g.size, 0));
@@ -57,10 +65,14 @@ function saliencyMasks(model: ClassifierModel, forget: Examples, sparsity: numbe
     all.set(g.dataSync() as Float32Array, offset);
     offset += g.size;
   }
-  const threshold = saliencyThreshold(all, sparsity);
-  const masks = gradients.map((g) => tf.tidy(() => tf.cast(tf.greaterEqual(g, threshold), 'float32')));
   tf.dispose(gradients);
-  return masks;
+  const mask = saliencyMask(all, sparsity);
+  offset = 0;
+  return variables.map((v) => {
+    const part = Float32Array.from(mask.subarray(offset, offset + v.size));
+    offset += v.size;
+    return tf.tensor(part, v.shape, 'float32');
+  });
 }
 
 /** Random labels different from the true ones. */
@@ -86,10 +98,23 @@ const salun = defineUnlearner<SalunOptions>({
   create(options, ctx) {
     return {
       unlearn({ model, forget, retain, training }) {
+        if (!Number.isFinite(ctx.meter.remaining)) throw new RangeError('salun/salun needs a finite budget');
         const student = model.clone();
         const variables = student.parameters() as tf.Variable[];
-        ctx.meter.spend(forget.count); // the saliency gradient: one pass over the forget set
-        const masks = saliencyMasks(student, forget, options.sparsity);
+        // The saliency gradient takes one pass over U; a budget below |U| takes half of it for a
+        // random subsample of U and leaves the other half for the unlearning steps.
+        let salient = forget;
+        if (ctx.meter.remaining < forget.count) {
+          const size = Math.floor(ctx.meter.remaining / 2);
+          if (size === 0) {
+            ctx.logger.warn(`salun/salun: a budget of ${ctx.meter.remaining} examples leaves no room for the saliency gradient; returning the model unchanged`);
+            return student;
+          }
+          ctx.logger.warn(`salun/salun: the budget (${ctx.meter.remaining} examples) is below |U| = ${forget.count}; the saliency mask uses a random subsample of ${size} forget examples`);
+          salient = selectExamples(forget, ctx.rng.fork('saliency-sample').permutation(forget.count).subarray(0, size).sort());
+        }
+        ctx.meter.spend(salient.count);
+        const masks = saliencyMasks(student, salient, options.sparsity);
         const rng = ctx.rng.fork('steps');
         const relabelled: Examples = { ...forget, labels: wrongLabels(forget.labels, student.numClasses, ctx.rng.fork('labels')) };
         const batch = options.batchSize ?? training.batchSize;

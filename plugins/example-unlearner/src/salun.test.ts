@@ -3,7 +3,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { accuracy, createBudgetMeter, createRng, crossEntropy, inputsTensor, labelsTensor, selectExamples, trainSgd, type ClassifierModel, type DatasetSplit, type Examples, type ModelFactory, type TrainingRecipe } from '@unlearn-bench/core';
 import { blobsDataset, createTestContext, linearModel } from '@unlearn-bench/core/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import plugin, { saliencyThreshold, salunUnlearner } from './index.ts';
+import plugin, { saliencyMask, salunUnlearner } from './index.ts';
 
 const training: TrainingRecipe = { epochs: 40, batchSize: 16, learningRate: 0.1, momentum: 0.9, weightDecay: 0 };
 const options = { sparsity: 0.3, alpha: 1, learningRate: 0.5, batchSize: 16 };
@@ -24,11 +24,25 @@ beforeAll(async () => {
 });
 afterAll(() => trained.dispose());
 
-describe('saliencyThreshold', () => {
-  it('keeps the requested fraction of the largest magnitudes', () => {
+describe('saliencyMask', () => {
+  it('keeps exactly the requested fraction of the largest magnitudes', () => {
     const values = Float32Array.from({ length: 100 }, (_, i) => i);
-    expect(values.filter((v) => v >= saliencyThreshold(values, 0.25)).length).toBe(25);
-    expect(values.filter((v) => v >= saliencyThreshold(values, 1)).length).toBe(100);
+    const mask = saliencyMask(values, 0.25);
+    expect(mask.reduce((n, v) => n + v, 0)).toBe(25);
+    expect(Array.from(mask.subarray(75)).every((v) => v === 1)).toBe(true);
+    expect(saliencyMask(values, 1).every((v) => v === 1)).toBe(true);
+  });
+
+  it('keeps exactly the fraction under ties: most gradients exactly 0 (black pixels, dead ReLUs)', () => {
+    // 70 zeros and 30 positive values: the top half is the 30 positives and the first 20 zeros.
+    const values = Float32Array.from({ length: 100 }, (_, i) => (i % 10 < 7 ? 0 : 1 + i));
+    const mask = saliencyMask(values, 0.5);
+    expect(mask.reduce((n, v) => n + v, 0)).toBe(50);
+    expect(values.every((v, i) => v === 0 || mask[i] === 1)).toBe(true);
+    const zerosKept = Array.from(values.keys()).filter((i) => values[i] === 0 && mask[i] === 1);
+    expect(zerosKept).toEqual(Array.from(values.keys()).filter((i) => values[i] === 0).slice(0, 20));
+    // All equal: ⌊0.3 · 10⌋ = 3, the first three.
+    expect(Array.from(saliencyMask(new Float32Array(10), 0.3))).toEqual([1, 1, 1, 0, 0, 0, 0, 0, 0, 0]);
   });
 });
 
@@ -65,6 +79,16 @@ describe('salun/salun', () => {
     expect(changed).toBeLessThanOrEqual(Math.round(0.3 * all.length) + 2);
     expect(accuracy(unlearned, forget)).toBeLessThan(accuracy(trained, forget) - 0.2);
     expect(trained.getWeights()).toEqual(before);
+    unlearned.dispose();
+  });
+
+  it('with a budget below |U|, builds the mask on a subsample of U and still takes unlearning steps', () => {
+    const warnings: string[] = [];
+    const ctx = { ...createTestContext(4, 20), logger: { ...createTestContext().logger, warn: (m: string) => warnings.push(m) } };
+    const unlearned = salunUnlearner.create(options, ctx).unlearn({ model: trained, forget, retain, training, models: factory }) as ClassifierModel;
+    expect(ctx.meter.used).toBe(20);
+    expect(unlearned.getWeights()).not.toEqual(trained.getWeights());
+    expect(warnings).toEqual(['salun/salun: the budget (20 examples) is below |U| = 30; the saliency mask uses a random subsample of 10 forget examples']);
     unlearned.dispose();
   });
 

@@ -4,13 +4,13 @@
  * on the retain set, within the budget; earlier layers stay bit-identical.
  */
 import { defineUnlearner } from '@unlearn-bench/core';
-import { trainLastLayers, type LastLayersOptions } from '../last-layers.ts';
+import { K_PROPERTY, trainLastLayers, type LastLayersOptions } from '../last-layers.ts';
 import { RECIPE_OVERRIDE_PROPERTIES } from '../recipe.ts';
 
 /** Options of `core/cf-k`. */
 export interface CfKOptions extends LastLayersOptions {
-  /** Number of last layers to fine-tune. @default 1 */
-  readonly k: number;
+  /** Number of last layers to fine-tune; null: ⌈L/2⌉ of the model's L layers. @default null */
+  readonly k: number | null;
 }
 
 /** `core/cf-k`: fine-tune only the last k layers on the retain set. */
@@ -23,7 +23,7 @@ export const cfKUnlearner = defineUnlearner<CfKOptions>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      k: { type: 'integer', minimum: 1, default: 1, description: 'Number of last layers to fine-tune.' },
+      k: K_PROPERTY,
       ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },

@@ -4,13 +4,13 @@
  * and train only them on the retain set, within the budget; earlier layers stay bit-identical.
  */
 import { defineUnlearner } from '@unlearn-bench/core';
-import { trainLastLayers, type LastLayersOptions } from '../last-layers.ts';
+import { K_PROPERTY, trainLastLayers, type LastLayersOptions } from '../last-layers.ts';
 import { RECIPE_OVERRIDE_PROPERTIES } from '../recipe.ts';
 
 /** Options of `core/eu-k`. */
 export interface EuKOptions extends LastLayersOptions {
-  /** Number of last layers to re-initialise and retrain. @default 1 */
-  readonly k: number;
+  /** Number of last layers to re-initialise and retrain; null: ⌈L/2⌉ of the model's L layers. @default null */
+  readonly k: number | null;
 }
 
 /** `core/eu-k`: re-initialise the last k layers and retrain them on the retain set. */
@@ -23,7 +23,7 @@ export const euKUnlearner = defineUnlearner<EuKOptions>({
     type: 'object',
     additionalProperties: false,
     properties: {
-      k: { type: 'integer', minimum: 1, default: 1, description: 'Number of last layers to re-initialise and retrain.' },
+      k: K_PROPERTY,
       ...RECIPE_OVERRIDE_PROPERTIES,
     },
   },
