@@ -1,13 +1,18 @@
 /**
  * Pieces shared by the model-based attacks (witches-brew, gradient-canceling): training a surrogate
- * under the cell's seed, flat parameter gradients, and the mixed second derivative
- * ∇ₓ⟨∇_θ L(θ; x, y), d⟩ that gradient-matching objectives need.
+ * under the cell's seed, flat parameter gradients, and the input gradient of an objective of the
+ * parameter gradient, ∇ₓ F(∇_θ L(θ; x, y)), that gradient-matching objectives need.
  *
- * TF.js's second-order gradients are wrong for the ops cross-entropy is made of (nested `tf.grad`
- * through `exp` / `logSoftmax` disagrees with finite differences on both wasm and cpu), so the mixed
- * derivative is a central finite difference along d in parameter space:
- *   ∇ₓ⟨∇_θ L(θ; x), d⟩ ≈ (∇ₓ L(θ + h·d̂) − ∇ₓ L(θ − h·d̂)) · ‖d‖ / (2h),
- * which needs only first-order input gradients (two per step).
+ * Two ways to take it:
+ * - `exact`: double backprop, ∇ₓ of F(∇_θ L) in one nested `tf.grad`. The loss is the cross-entropy
+ *   written as logSumExp(z) − z_y (`tf.logSoftmax` is a customGrad op whose second derivative is
+ *   wrong in tfjs-core 4.22), with the gradient registrations of core's tf-gradients.ts, which repair
+ *   Exp, Softmax, Sigmoid, Tanh and add the missing second-order kernels for conv nets.
+ * - `finite-difference`: the mixed derivative ∇ₓ⟨∇_θ L, d⟩ with d = ∂F/∂g held fixed, by a central
+ *   difference along d in parameter space,
+ *     ∇ₓ⟨∇_θ L(θ; x), d⟩ ≈ (∇ₓ L(θ + h·d̂) − ∇ₓ L(θ − h·d̂)) · ‖d‖ / (2h),
+ *   which needs only first-order input gradients (two per step; the behaviour before double
+ *   backprop was repaired).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { accuracy, crossEntropyPerExample, trainSgd, type AttackInput, type ClassifierModel, type Examples, type PluginContext } from '@unlearn-bench/core';
@@ -48,6 +53,38 @@ export function summedParameterGradient(model: ClassifierModel, x: tf.Tensor, y:
     } else total = part;
   }
   return total!;
+}
+
+/** How the input gradient of an objective of ∇_θ L is taken: double backprop or a finite difference in θ. */
+export type SecondOrderMethod = 'exact' | 'finite-difference';
+
+/**
+ * Summed softmax cross-entropy as Σᵢ logSumExp(zᵢ) − zᵢ,yᵢ: the same value as `crossEntropyPerExample`
+ * (to rounding), but built from ops whose second derivatives are right (see core's tf-gradients.ts).
+ */
+export function twiceDifferentiableCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.sub(tf.logSumExp(logits, 1), tf.sum(tf.mul(tf.oneHot(labels, logits.shape[1]), logits), 1))) as tf.Scalar);
+}
+
+/** ∇_θ of the summed cross-entropy, flat, built so that it can be differentiated again (with respect to x). */
+function differentiableParameterGradient(model: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D): tf.Tensor1D {
+  const variables = model.parameters() as tf.Variable[];
+  const { grads } = tf.variableGrads(() => twiceDifferentiableCrossEntropy(model.logits(x), y), variables);
+  return tf.concat(variables.map((v) => tf.reshape(grads[v.name] ?? tf.zerosLike(v), [-1]))) as tf.Tensor1D;
+}
+
+/**
+ * F(g) and ∇ₓ F(g) for g = ∇_θ Σᵢ ℓ(θ; xᵢ, yᵢ) by double backprop. `objective` maps the flat parameter
+ * gradient to a scalar with differentiable ops.
+ */
+export function exactObjectiveInputGradient(model: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D, objective: (g: tf.Tensor1D) => tf.Scalar): { value: number; gradient: tf.Tensor } {
+  let value = Number.NaN;
+  const gradient = tf.tidy(() => {
+    const { value: v, grad } = tf.valueAndGrad((input: tf.Tensor) => objective(differentiableParameterGradient(model, input, y)))(x);
+    value = v.dataSync()[0];
+    return grad;
+  });
+  return { value, gradient };
 }
 
 /** ∇ₓ of the summed cross-entropy at the current parameters. */

@@ -1,13 +1,15 @@
 /**
- * Witches' Brew (Geiping et al., ICLR 2021, arXiv 2009.02276): clean-label targeted poisoning by
- * gradient matching. Surrogates (an ensemble of `ensemble`) are trained on the clean training set; for
- * each target (a test image the first surrogate classifies correctly, random or among the least
- * confident) an adversarial class is chosen (random or the runner-up), and base training images of
- * that class (labels kept) get ℓ∞-bounded perturbations Δ (‖Δ‖∞ ≤ ε, inputs clipped to [0, 1]) that
- * minimise Σ_surrogates 1 − cos(∇_θ Σ ℓ(x_b + Δ, y_b), ∇_θ ℓ(x_t, y_adv)) by signed Adam (or plain
- * signed steps), learning rate decayed ×0.1 at 3/8, 5/8, 7/8 of the iterations, optionally under
- * random translations (differentiable augmentation), keeping the best of several random restarts.
- * The perturbed images replace their clean bases (which are in neither S nor P).
+ * Witches' Brew (Geiping et al., ICLR 2021, arXiv 2009.02276; code: JonasGeiping/poisoning-gradient-matching):
+ * clean-label targeted poisoning by gradient matching. Surrogates (an ensemble of `ensemble`) are
+ * trained on the clean training set; for each target (a random test image as in the original, or a
+ * random correctly classified one, or one among the least confident) an adversarial class is chosen
+ * (random or the runner-up), and base training images of that class (labels kept) get ℓ∞-bounded
+ * perturbations Δ (‖Δ‖∞ ≤ ε, inputs clipped to [0, 1]) that minimise
+ * Σ_surrogates 1 − cos(∇_θ Σ ℓ(x_b + Δ, y_b), ∇_θ ℓ(x_t, y_adv)) by signed Adam (or plain signed steps)
+ * from ε·N(0, 1) starts, with the original's learning-rate rule and milestones, under random
+ * translations (differentiable augmentation), keeping the best of several random restarts; the input
+ * gradient of the loss is taken by double backprop (or a finite difference, ../surrogate.ts). The
+ * perturbed images replace their clean bases (which are in neither S nor P).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -23,7 +25,7 @@ import {
   type ClassifierModel,
   type Rng,
 } from '@unlearn-bench/core';
-import { mixedInputGradient, parameterGradient, parameterNorm, trainSurrogate } from '../surrogate.ts';
+import { exactObjectiveInputGradient, mixedInputGradient, parameterGradient, parameterNorm, trainSurrogate, type SecondOrderMethod } from '../surrogate.ts';
 
 /** Options of `core/witches-brew`. */
 export interface WitchesBrewOptions {
@@ -35,22 +37,44 @@ export interface WitchesBrewOptions {
   readonly targets: number;
   /** ℓ∞ bound of the perturbations (inputs in [0, 1]). @default 0.0627 (16/255) */
   readonly epsilon: number;
-  /** Optimisation steps per restart. @default 240 */
+  /** Optimisation steps per restart (forest/options.py `--attackiter`). @default 250 */
   readonly iterations: number;
-  /** Random restarts; the one with the lowest alignment loss is kept. @default 8 */
+  /** Random restarts; the one with the lowest alignment loss is kept (forest/options.py `--restarts`). @default 8 */
   readonly restarts: number;
-  /** Initial step (learning rate) as a fraction of ε, decayed ×0.1 at 3/8, 5/8 and 7/8 of the iterations. @default 0.1 */
-  readonly stepSize: number;
+  /**
+   * Initial step (learning rate) as a fraction of ε, decayed ×0.1 after ⌊iterations/2.667⌋, ⌊iterations/1.6⌋
+   * and ⌊iterations/1.142⌋ steps. null: the original's rule for signed Adam, τ·(pbatch/512)/ensemble in
+   * normalised input units with τ = 0.1 and pbatch = 512 (forest/witchcoven/witch_base.py, "Rule 2"),
+   * i.e. 0.1·σ/ensemble in [0, 1] units, σ the standard deviation of the training inputs (MNIST: 0.308,
+   * so 0.49ε for ε = 16/255). @default null
+   */
+  readonly stepSize: number | null;
+  /** Start of each restart: `randn` (ε·N(0, 1) clipped to the ε ball and to [0, 1], forest/data/kettle.py `initialize_poison`, the original's default) or `uniform` (U(−ε, ε)). @default 'randn' */
+  readonly init: 'randn' | 'uniform';
+  /** `exact`: the input gradient of the alignment loss by double backprop; `finite-difference`: a central difference in parameter space (../surrogate.ts). @default 'exact' */
+  readonly secondOrder: SecondOrderMethod;
   /** `signed-adam`: Adam on the sign of the gradient (Geiping et al.'s default); `signed-gradient`: plain signed steps. @default 'signed-adam' */
   readonly optimizer: 'signed-adam' | 'signed-gradient';
-  /** Differentiable augmentation while brewing: each poison is translated by a random integer shift in −augment..augment pixels (both axes, zero fill) at every step; 0 turns it off. Needs image inputs [h, w, c]. @default 0 */
+  /** Differentiable augmentation while brewing: each poison is translated by a random integer shift in −augment..augment pixels (both axes, zero fill) at every step; 0 turns it off. Only for image inputs [h, w, c] (others brew unaugmented). The original augments by default with shifts up to 1/14 of the side on MNIST (±2 px; forest/data/kettle.py, `paugment`). @default 2 */
   readonly augment: number;
   /** Surrogates trained with the cell's recipe from different initialisations; the alignment losses of all of them are summed. @default 1 */
   readonly ensemble: number;
   /** How each target's adversarial class is chosen: `random` (uniform over the other classes, as in the paper) or `runner-up` (the surrogate's second most likely class for the target). @default 'random' */
   readonly adversarialClass: 'random' | 'runner-up';
-  /** Which correctly classified test images become targets: `random` (as in the paper) or `low-margin` (random among the 5% with the smallest margin between the first surrogate's true-class logit and its runner-up logit). @default 'random' */
-  readonly targetSelection: 'random' | 'low-margin';
+  /** Which test images become targets: `random` (any test image, as in the original, forest/data/kettle.py), `random-correct` (random among those the first surrogate classifies correctly) or `low-margin` (random among the 5% of correctly classified ones with the smallest margin between the first surrogate's true-class logit and its runner-up logit). @default 'random' */
+  readonly targetSelection: 'random' | 'random-correct' | 'low-margin';
+}
+
+/** Standard deviation of all input values (the original normalises inputs by the dataset's σ; forest/consts.py). */
+function inputStd(values: Float32Array): number {
+  let sum = 0;
+  let squares = 0;
+  for (const v of values) {
+    sum += v;
+    squares += v * v;
+  }
+  const mean = sum / values.length;
+  return Math.sqrt(Math.max(0, squares / values.length - mean * mean));
 }
 
 /** Translates each image of `x` [n, h, w, c] by its (dy, dx) with zero fill: out[r, c] = x[r − dy, c − dx]. */
@@ -85,35 +109,55 @@ function alignment(surrogate: Surrogate, inputs: tf.Tensor, labels: tf.Tensor1D)
   });
 }
 
+/** 1 − cos(g, t) with differentiable ops, for double backprop. */
+function alignmentObjective(targetGradient: tf.Tensor1D): (g: tf.Tensor1D) => tf.Scalar {
+  return (g) => tf.sub(1, tf.div(tf.sum(tf.mul(g, targetGradient)), tf.mul(tf.norm(g), tf.norm(targetGradient)))) as tf.Scalar;
+}
+
+/** Step-size multiplier after `it` steps: ×0.1 at each of the original's milestones ⌊n/2.667⌋, ⌊n/1.6⌋, ⌊n/1.142⌋ (torch MultiStepLR). */
+export function stepDecay(it: number, iterations: number): number {
+  const milestones = [2.667, 1.6, 1.142].map((d) => Math.floor(iterations / d));
+  return 0.1 ** milestones.filter((m) => it >= m).length;
+}
+
+/** The start of a restart: ε·N(0, 1) clipped to [−ε, ε] (`randn`) or U(−ε, ε) (`uniform`); the caller clips to [0, 1]. */
+export function initialPerturbation(size: number, epsilon: number, init: 'randn' | 'uniform', rng: Rng): Float32Array {
+  const start = init === 'randn' ? Float32Array.from(rng.normalArray(size), (z) => Math.max(-epsilon, Math.min(epsilon, z * epsilon))) : new Float32Array(size);
+  if (init === 'uniform') for (let i = 0; i < size; i++) start[i] = (2 * rng.next() - 1) * epsilon;
+  return start;
+}
+
 /**
  * One brew: perturbed inputs for `base` whose gradient aligns with the targets' gradients on every
  * surrogate (summed 1 − cos, unaugmented, is the final loss of the best restart).
  */
-function brew(surrogates: readonly Surrogate[], base: tf.Tensor, labels: tf.Tensor1D, options: WitchesBrewOptions, rng: Rng): { poisons: Float32Array; loss: number } {
+function brew(surrogates: readonly Surrogate[], base: tf.Tensor, labels: tf.Tensor1D, options: WitchesBrewOptions & { readonly learningRate: number; readonly augment: number }, rng: Rng): { poisons: Float32Array; loss: number; restartLosses: number[] } {
   let best: { poisons: Float32Array; loss: number } = { poisons: new Float32Array(0), loss: Number.POSITIVE_INFINITY };
+  const restartLosses: number[] = [];
   const { epsilon, iterations, augment } = options;
   const n = base.shape[0];
   const totalLoss = (inputs: tf.Tensor) => surrogates.reduce((sum, s) => sum + tf.tidy(() => alignment(s, inputs, labels).loss.dataSync()[0]), 0);
   const [beta1, beta2] = [0.9, 0.999];
   for (let restart = 0; restart < options.restarts; restart++) {
-    const start = new Float32Array(base.size);
-    const init = rng.fork(`init:${restart}`);
-    for (let i = 0; i < start.length; i++) start[i] = (2 * init.next() - 1) * epsilon;
+    const start = initialPerturbation(base.size, epsilon, options.init, rng.fork(`init:${restart}`));
     const shiftRng = rng.fork(`augment:${restart}`);
     let delta = tf.tidy(() => tf.sub(tf.clipByValue(tf.add(base, tf.tensor(start, base.shape)), 0, 1), base));
     let m = tf.zerosLike(delta);
     let v = tf.zerosLike(delta);
     for (let it = 0; it < iterations; it++) {
-      const decay = it >= (7 * iterations) / 8 ? 0.001 : it >= (5 * iterations) / 8 ? 0.01 : it >= (3 * iterations) / 8 ? 0.1 : 1;
-      const step = options.stepSize * epsilon * decay;
+      const step = options.learningRate * stepDecay(it, iterations);
       const shifts = augment > 0 ? Array.from({ length: n }, () => [shiftRng.int(2 * augment + 1) - augment, shiftRng.int(2 * augment + 1) - augment] as const) : null;
       const next = tf.tidy(() => {
         const clean = tf.add(base, delta);
         const inputs = shifts ? translate(clean, shifts, augment) : clean;
         let gradient: tf.Tensor = tf.zerosLike(inputs);
         for (const s of surrogates) {
-          const { direction } = alignment(s, inputs, labels);
-          gradient = tf.add(gradient, mixedInputGradient(s.model, inputs, labels, direction, s.h));
+          if (options.secondOrder === 'exact') {
+            gradient = tf.add(gradient, exactObjectiveInputGradient(s.model, inputs, labels, alignmentObjective(s.targetGradient)).gradient);
+          } else {
+            const { direction } = alignment(s, inputs, labels);
+            gradient = tf.add(gradient, mixedInputGradient(s.model, inputs, labels, direction, s.h));
+          }
         }
         // The translation is a partial permutation; its adjoint is the opposite translation.
         if (shifts) gradient = translate(gradient, shifts.map(([dy, dx]) => [-dy, -dx] as const), augment);
@@ -140,10 +184,11 @@ function brew(surrogates: readonly Surrogate[], base: tf.Tensor, labels: tf.Tens
     }
     const finalInputs = tf.add(base, delta);
     const loss = totalLoss(finalInputs);
+    restartLosses.push(loss);
     if (loss < best.loss) best = { poisons: finalInputs.dataSync().slice() as Float32Array, loss };
     tf.dispose([finalInputs, delta, m, v]);
   }
-  return best;
+  return { ...best, restartLosses };
 }
 
 /** `core/witches-brew`: targeted clean-label poisoning by gradient matching. */
@@ -160,13 +205,15 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
       fraction: { type: 'number', exclusiveMinimum: 0, maximum: 0.5, default: 0.01, description: 'Poisons as a fraction of the training set (used when count is null).' },
       targets: { type: 'integer', minimum: 1, maximum: 1000, default: 1, description: 'Number of targets, each with its own adversarial class and share of the poisons.' },
       epsilon: { type: 'number', exclusiveMinimum: 0, maximum: 1, default: 0.0627, description: 'ℓ∞ bound of the perturbations (16/255 for inputs in [0, 1]).' },
-      iterations: { type: 'integer', minimum: 0, default: 240, description: 'Optimisation steps per restart.' },
-      restarts: { type: 'integer', minimum: 1, default: 8, description: 'Random restarts; the lowest alignment loss is kept.' },
-      stepSize: { type: 'number', exclusiveMinimum: 0, default: 0.1, description: 'Initial step (learning rate) as a fraction of ε, decayed ×0.1 at 3/8, 5/8 and 7/8 of the iterations.' },
+      iterations: { type: 'integer', minimum: 0, default: 250, description: 'Optimisation steps per restart (the original default, forest/options.py --attackiter).' },
+      restarts: { type: 'integer', minimum: 1, default: 8, description: 'Random restarts; the lowest alignment loss is kept (forest/options.py --restarts).' },
+      stepSize: { type: ['number', 'null'], exclusiveMinimum: 0, default: null, description: "Initial step (learning rate) as a fraction of ε, decayed ×0.1 after ⌊n/2.667⌋, ⌊n/1.6⌋ and ⌊n/1.142⌋ of n steps. null: the original's signed-Adam rule, τ·(pbatch/512)/ensemble = 0.1/ensemble in normalised units, i.e. 0.1·σ/ensemble with σ the standard deviation of the training inputs (MNIST: 0.49ε)." },
+      init: { type: 'string', enum: ['randn', 'uniform'], default: 'randn', description: 'Start of each restart: randn (ε·N(0, 1) clipped to the ε ball and [0, 1], the original) or uniform (U(−ε, ε)).' },
+      secondOrder: { type: 'string', enum: ['exact', 'finite-difference'], default: 'exact', description: 'exact: the input gradient of the alignment loss by double backprop; finite-difference: a central difference in parameter space.' },
       optimizer: { type: 'string', enum: ['signed-adam', 'signed-gradient'], default: 'signed-adam', description: "signed-adam: Adam on the sign of the gradient (Geiping et al.'s default); signed-gradient: plain signed steps." },
-      augment: { type: 'integer', minimum: 0, maximum: 8, default: 0, description: 'Differentiable augmentation while brewing: every step translates each poison by a random integer shift in −augment..augment pixels on both axes (zero fill); 0 turns it off. Needs image inputs [h, w, c].' },
+      augment: { type: 'integer', minimum: 0, maximum: 8, default: 2, description: "Differentiable augmentation while brewing: every step translates each poison by a random integer shift in −augment..augment pixels on both axes (zero fill); 0 turns it off. Image inputs [h, w, c] only (others brew unaugmented). Default: the original's MNIST shift (±2 px)." },
       adversarialClass: { type: 'string', enum: ['random', 'runner-up'], default: 'random', description: "How each target's adversarial class is chosen: random (uniform over the other classes, as in the paper) or runner-up (the first surrogate's second most likely class for the target)." },
-      targetSelection: { type: 'string', enum: ['random', 'low-margin'], default: 'random', description: "Which correctly classified test images become targets: random (as in the paper) or low-margin (random among the 5% with the smallest margin between the first surrogate's true-class logit and its runner-up logit)." },
+      targetSelection: { type: 'string', enum: ['random', 'random-correct', 'low-margin'], default: 'random', description: "Which test images become targets: random (any, as in the original), random-correct (random among those the first surrogate classifies correctly) or low-margin (random among the 5% of correctly classified ones with the smallest margin between the first surrogate's true-class logit and its runner-up logit)." },
       ensemble: { type: 'integer', minimum: 1, maximum: 16, default: 1, description: "Surrogates trained with the cell's recipe from different initialisations; their alignment losses are summed." },
     },
   },
@@ -179,7 +226,11 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
         const perTarget = Math.floor(k / options.targets);
         if (perTarget < 1 || k >= train.count) throw new RangeError(`cannot split ${k} poisons over ${options.targets} target(s) from ${train.count} training points; choose count in ${options.targets}..${train.count - 1}`);
 
-        if (options.augment > 0 && train.inputShape.length !== 3) throw new RangeError(`augment needs image inputs [height, width, channels]; got [${train.inputShape.join(', ')}] (set augment to 0)`);
+        const augment = train.inputShape.length === 3 ? options.augment : 0;
+        if (augment !== options.augment) ctx.logger.info(`witches-brew: inputs of shape [${train.inputShape.join(', ')}] are not images, so the poisons are brewed without augmentation`);
+        // The original's signed-Adam learning rate is 0.1/ensemble in normalised units (x − mean)/σ.
+        const sigma = inputStd(train.inputs);
+        const learningRate = options.stepSize === null ? (0.1 * sigma) / options.ensemble : options.stepSize * options.epsilon;
         const trained: ReturnType<typeof trainSurrogate>[] = [];
         try {
           for (let e = 0; e < options.ensemble; e++) trained.push(trainSurrogate(input, train, ctx, e === 0 ? 'witches-brew surrogate' : `witches-brew surrogate ${e}`));
@@ -187,14 +238,15 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
           const model = trained[0].model;
           // Targets: test images the (first) surrogate gets right, in random order; adversarial class: any other.
           const predicted = predictClasses(model, data.test);
-          let order = ctx.rng.fork('targets').permutation(data.test.count).filter((i) => predicted[i] === data.test.labels[i]);
+          let order = ctx.rng.fork('targets').permutation(data.test.count);
+          if (options.targetSelection !== 'random') order = order.filter((i) => predicted[i] === data.test.labels[i]);
           if (options.targetSelection === 'low-margin') {
             const logits = tf.tidy(() => model.logits(inputsTensor(data.test)).arraySync() as number[][]);
             const margin = logits.map((row, i) => row[data.test.labels[i]] - Math.max(...row.filter((_, c) => c !== data.test.labels[i])));
             const pool = new Set(Array.from(order).sort((a, b) => margin[a] - margin[b] || a - b).slice(0, Math.max(options.targets, Math.ceil(0.05 * order.length))));
             order = order.filter((i) => pool.has(i)); // keeps the random order
           }
-          if (order.length < options.targets) throw new RangeError(`only ${order.length} test images are classified correctly by the surrogate; choose targets ≤ ${order.length}`);
+          if (order.length < options.targets) throw new RangeError(options.targetSelection === 'random' ? `only ${order.length} test images; choose targets ≤ ${order.length}` : `only ${order.length} test images are classified correctly by the surrogate; choose targets ≤ ${order.length}`);
           const targetIndices = Int32Array.from(order.subarray(0, options.targets));
           const targets = selectExamples(data.test, targetIndices);
           const labelRng = ctx.rng.fork('adversarial-labels');
@@ -232,7 +284,8 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
             const targetY = tf.tensor1d([adversarial[t]], 'int32');
             const surrogates: Surrogate[] = trained.map((s, e) => ({ model: s.model, targetGradient: parameterGradient(s.model, targetX, targetY), h: steps[e] }));
             try {
-              const result = brew(surrogates, x, y, options, ctx.rng.fork(`brew:${t}`));
+              const result = brew(surrogates, x, y, { ...options, augment, learningRate }, ctx.rng.fork(`brew:${t}`));
+              ctx.logger.debug(`witches-brew: target ${t}, 1 − cos per restart = ${result.restartLosses.map((l) => (l / surrogates.length).toFixed(4)).join(', ')}`);
               rows.forEach((row, j) => crafted.set(result.poisons.subarray(j * size, (j + 1) * size), row * size));
               losses.push(result.loss / surrogates.length);
             } finally {

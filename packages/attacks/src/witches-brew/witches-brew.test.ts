@@ -2,16 +2,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { TARGETED_POISON, concatExamples, createBudgetMeter, createExamples, createRng, perExampleLoss, predictClasses, silentLogger, trainSgd, type DatasetSplit, type Examples, type ModelFactory, type PluginContext } from '@unlearn-bench/core';
 import { createEngine, mlpModel, mnistDataset } from '@unlearn-bench/models';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { translate, witchesBrewAttack, type WitchesBrewOptions } from './index.ts';
+import { initialPerturbation, stepDecay, translate, witchesBrewAttack, type WitchesBrewOptions } from './index.ts';
 
 const training = { epochs: 3, batchSize: 64, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
-const defaults: WitchesBrewOptions = { count: 20, fraction: 0.01, targets: 2, epsilon: 16 / 255, iterations: 30, restarts: 1, stepSize: 0.1, optimizer: 'signed-adam', augment: 0, ensemble: 1, adversarialClass: 'random', targetSelection: 'random' };
+// The cheaper settings the tests brew with (the previous defaults: uniform start, 0.1ε steps, finite differences, no augmentation).
+const defaults: WitchesBrewOptions = { count: 20, fraction: 0.01, targets: 2, epsilon: 16 / 255, iterations: 30, restarts: 1, stepSize: 0.1, init: 'uniform', secondOrder: 'finite-difference', optimizer: 'signed-adam', augment: 0, ensemble: 1, adversarialClass: 'random', targetSelection: 'random-correct' };
 let data: DatasetSplit;
 let models: ModelFactory;
 
-/** Runs the attack and returns its result and the final alignment losses 1 − cos it logged. */
-async function brew(options: Partial<WitchesBrewOptions>, seed = 1, on: { data: DatasetSplit; models: ModelFactory; training: typeof training } = { data, models, training }) {
-  const messages: string[] = [];
+/** Runs the attack and returns its result and the final alignment losses 1 − cos it logged (and all it logged). */
+async function brew(options: Partial<WitchesBrewOptions>, seed = 1, on: { data: DatasetSplit; models: ModelFactory; training: typeof training } = { data, models, training }, messages: string[] = []) {
   const ctx: PluginContext = { rng: createRng(seed), logger: { ...silentLogger, debug: (m: string) => messages.push(m) }, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() };
   const result = await witchesBrewAttack.create({ ...defaults, ...options }, ctx).poison(on);
   const losses = messages.join('\n').match(/final 1 − cos = (.*)/)![1].split(', ').map(Number);
@@ -95,10 +95,11 @@ describe('core/witches-brew', () => {
     for (const seed of seeds) {
       const on = { data: small, models: mlp, training: recipe };
       const { result } = await brew(options, seed, on);
-      // Control: the same bases with only the random start inside the ε ball (no gradient matching).
-      const unbrewed = (await brew({ ...options, iterations: 0 }, seed, on)).result;
       const record = result.artifacts.get(TARGETED_POISON)!;
-      expect(unbrewed.artifacts.get(TARGETED_POISON)!.targetInputs).toEqual(record.targetInputs);
+      // Control: the same bases with only the random start inside the ε ball (no gradient matching): the
+      // attack's restart-0 start of target 0, rebuilt from the same seed path (= iterations: 0).
+      const start = initialPerturbation(record.baseInputs.length, 16 / 255, 'uniform', createRng(seed).fork('brew:0').fork('init:0'));
+      const unbrewed = { clean: result.clean, poisons: createExamples(Float32Array.from(record.baseInputs, (v, i) => Math.min(1, Math.max(0, v + start[i]))), result.poisons.labels, record.inputShape) };
       const target = createExamples(record.targetInputs, record.adversarialLabels, record.inputShape);
       const victim = (name: keyof typeof hits, examples: Examples) => {
         const model = mlp.build(createRng(victimSeed + seed));
@@ -141,6 +142,60 @@ describe('core/witches-brew', () => {
     result.poisons.inputs.forEach((v, i) => expect(Math.abs(v - record.baseInputs[i])).toBeLessThanOrEqual(16 / 255 + 1e-6));
     losses.forEach((loss) => expect(loss).toBeLessThan(1));
     expect(result.examplesUsed).toBe(2 * 3 * 1000 + 2 * 2 * ((6 * 3 + 1) * 10 + 1));
+  });
+
+  it("starts each restart from ε·N(0, 1) clipped to the ε ball (the original's randn initialisation)", () => {
+    const epsilon = Math.fround(16 / 255);
+    const start = initialPerturbation(20_000, 16 / 255, 'randn', createRng(3));
+    expect(start.every((v) => Math.abs(v) <= epsilon)).toBe(true);
+    const atBound = start.filter((v) => Math.abs(v) === epsilon).length / start.length;
+    expect(atBound).toBeGreaterThan(0.3); // P(|z| > 1) = 0.3173 for z ~ N(0, 1)
+    expect(atBound).toBeLessThan(0.335);
+    const inside = start.filter((v) => Math.abs(v) < epsilon);
+    const meanSquare = inside.reduce((sum, v) => sum + v * v, 0) / inside.length / epsilon ** 2;
+    expect(meanSquare).toBeCloseTo(0.2911, 1); // E[z² | |z| < 1] = 1 − 2φ(1)/(2Φ(1) − 1) = 0.2911
+    const uniform = initialPerturbation(20_000, 16 / 255, 'uniform', createRng(3));
+    expect(uniform.filter((v) => Math.abs(v) === epsilon).length).toBe(0);
+  });
+
+  it("takes signed-Adam steps of 0.1·σ/ensemble by default (the original's τ·(pbatch/512)/ensemble in normalised units), decayed at the original's milestones", async () => {
+    let sum = 0;
+    let squares = 0;
+    for (const v of data.train.inputs) {
+      sum += v;
+      squares += v * v;
+    }
+    const mean = sum / data.train.inputs.length;
+    const sigma = Math.sqrt(squares / data.train.inputs.length - mean * mean); // 0.31 on MNIST
+    for (const ensemble of [2]) {
+      // ε = 1 so that the ε ball never binds: the step does not depend on ε.
+      const options = { targets: 1, count: 10, epsilon: 1, stepSize: null, init: 'randn', ensemble } as const;
+      const start = (await brew({ ...options, iterations: 0 })).result.poisons.inputs;
+      const moved = (await brew({ ...options, iterations: 1 })).result.poisons.inputs;
+      // Pixels away from [0, 1]'s bounds move by exactly one learning rate (Adam's first step on a sign is
+      // ±lr), times 0.001: with one iteration all three milestones ⌊1/2.667⌋ = ⌊1/1.6⌋ = ⌊1/1.142⌋ = 0 have passed.
+      const steps = Array.from(moved, (v, i) => Math.abs(v - start[i])).filter((d, i) => start[i] > 0.15 && start[i] < 0.85 && d > 1e-6);
+      expect(steps.length).toBeGreaterThan(100);
+      for (const d of steps) expect(d).toBeCloseTo(((0.1 * sigma) / ensemble) * 0.001, 6);
+    }
+    // torch MultiStepLR milestones ⌊250/2.667⌋ = 93, ⌊250/1.6⌋ = 156, ⌊250/1.142⌋ = 218
+    expect([0, 92, 93, 155, 156, 217, 218, 249].map((it) => stepDecay(it, 250))).toEqual([1, 1, 0.1, 0.1, 0.1 ** 2, 0.1 ** 2, 0.1 ** 3, 0.1 ** 3]);
+  });
+
+  it('starts from the clipped random start (iterations: 0), which the success test rebuilds from the seed', async () => {
+    const { result } = await brew({ targets: 1, count: 10, iterations: 0 }, 3);
+    const record = result.artifacts.get(TARGETED_POISON)!;
+    const start = initialPerturbation(record.baseInputs.length, 16 / 255, 'uniform', createRng(3).fork('brew:0').fork('init:0'));
+    result.poisons.inputs.forEach((v, i) => expect(v).toBeCloseTo(Math.min(1, Math.max(0, record.baseInputs[i] + start[i])), 6));
+  });
+
+  it('keeps the restart with the lowest alignment loss', async () => {
+    const messages: string[] = [];
+    const { losses } = await brew({ targets: 1, count: 10, iterations: 5, restarts: 3 }, 4, undefined, messages);
+    const perRestart = messages.join('\n').match(/1 − cos per restart = (.*)/)![1].split(', ').map(Number);
+    expect(perRestart).toHaveLength(3);
+    expect(new Set(perRestart).size).toBe(3);
+    expect(losses[0]).toBeCloseTo(Math.min(...perRestart), 3);
   });
 
   it('rejects a budget smaller than the number of targets', async () => {
