@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'UB_BUDGET_EXCEEDED'
   | 'UB_ENGINE'
   | 'UB_STORE'
+  | 'UB_FOLDER_LOCKED'
   | 'UB_USAGE';
 
 /** Base class of every error raised on purpose; `code` is stable across versions. */
@@ -104,6 +105,17 @@ export class EngineError extends UnlearnBenchError {
 export class StoreError extends UnlearnBenchError {
   constructor(message: string, options?: { cause?: unknown }) {
     super('UB_STORE', message, options);
+  }
+}
+
+/** Another live run holds the output folder's lock (`run.lock`). */
+export class FolderLockedError extends UnlearnBenchError {
+  constructor(dir: string, holder: { pid: number; host: string; since?: string } | undefined) {
+    const who = holder ? `process ${holder.pid} on host ${holder.host}${holder.since ? ` (since ${holder.since})` : ''}` : 'another run (its lock file is unreadable)';
+    super(
+      'UB_FOLDER_LOCKED',
+      `The output folder '${dir}' is in use by ${who}. Wait for that run to finish, or give this one another --out folder. If no such run exists, delete '${dir}/run.lock'.`,
+    );
   }
 }
 

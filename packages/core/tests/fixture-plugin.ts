@@ -47,7 +47,7 @@ export const fixturePlugin = definePlugin({
     }),
   ],
   unlearners: [
-    defineUnlearner<{ fail: boolean; overspend: boolean }>({
+    defineUnlearner<{ fail: boolean; overspend: boolean; nan: boolean; scale: number; mutate: boolean; exit: boolean }>({
       id: 'finetune',
       description: 'Fine-tunes on the retain set within the budget.',
       requires: ['parameters'],
@@ -57,15 +57,22 @@ export const fixturePlugin = definePlugin({
         properties: {
           fail: { type: 'boolean', default: false, description: 'throw (for failure tests)' },
           overspend: { type: 'boolean', default: false, description: 'ignore the budget (for budget tests)' },
+          nan: { type: 'boolean', default: false, description: 'return NaN weights (for divergence tests)' },
+          scale: { type: 'number', default: 1, description: 'multiply the weights by this (for divergence tests)' },
+          mutate: { type: 'boolean', default: false, description: 'overwrite the retain inputs in place (for shared-data tests)' },
+          exit: { type: 'boolean', default: false, description: 'call process.exit(0) (for stop tests)' },
         },
       },
       create(options, ctx) {
         return {
           unlearn({ model, retain, training }) {
             if (options.fail) throw new Error('unlearner exploded');
+            if (options.exit) process.exit(0);
             const copy = model.clone();
             const maxExamples = options.overspend ? undefined : ctx.meter.remaining;
             trainSgd(copy, retain, { ...training, epochs: options.overspend ? 50 : 100, maxExamples, rng: ctx.rng, meter: ctx.meter });
+            if (options.mutate) retain.inputs.fill(0, 0, retain.inputs.length / 2);
+            if (options.nan || options.scale !== 1) copy.setWeights(copy.getWeights().map((w) => w.map((v) => (options.nan ? Number.NaN : v * options.scale))));
             return copy;
           },
         };

@@ -12,6 +12,7 @@ import type { Capability } from '../model.ts';
 import { formatAjvErrors, getOrCreateValidator } from '../plugin/ajv.ts';
 import type { DefinitionOf, Registry, RegistryEntry } from '../plugin/registry.ts';
 import type { ContributionKind, TrainingRecipe } from '../plugin/types.ts';
+import { trainingRecipeIssues } from '../optimizers.ts';
 import { parseJson } from './parse-json.ts';
 import { experimentSchema } from './schema.ts';
 
@@ -148,6 +149,11 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
   checkUniqueLabels(attacks, 'attacks', issues);
   checkUniqueLabels(unlearners, 'unlearners', issues);
   checkUniqueLabels(metrics, 'metrics', issues);
+  checkReferenceLabels(unlearners, issues);
+  checkBudgetLabels(manifest.budgets, issues);
+  // Optimizer fields left out stay out of the resolved training (and its hashes): absent means the
+  // default (sgd, coupled L2, constant rate), so manifests written before they existed keep their keys.
+  for (const issue of trainingRecipeIssues(manifest.training)) issues.push({ path: `training.${issue.path}`, message: issue.message });
 
   if (model && dataset) {
     const text = (dataset.definition.modality ?? 'tensor') === 'text';
@@ -209,6 +215,29 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     resolved,
     baseDir,
   };
+}
+
+/** `none` and `retrain` name the two reference rows; another unlearner under those labels would be confused with them. */
+function checkReferenceLabels(refs: readonly (ResolvedRef<'unlearner'> | undefined)[], issues: ManifestIssue[]): void {
+  refs.forEach((ref, i) => {
+    if (ref && !ref.definition.reference && (ref.label === 'none' || ref.label === 'retrain')) {
+      issues.push({
+        path: `unlearners[${i}].label`,
+        message: `'${ref.label}' is the label of the ${ref.label === 'none' ? 'poisoned' : 'retrained'} model's row; ${ref.use} needs another label.`,
+      });
+    }
+  });
+}
+
+/** Budgets are told apart by their printed percentage (cell keys, tables): two that print alike are refused. */
+function checkBudgetLabels(budgets: readonly number[], issues: ManifestIssue[]): void {
+  const seen = new Map<string, number>();
+  budgets.forEach((budget, i) => {
+    const printed = `${Number((budget * 100).toPrecision(6))}%`; // as the runner's formatBudget prints it
+    const first = seen.get(printed);
+    if (first !== undefined) issues.push({ path: `budgets[${i}]`, message: `${budget} prints as ${printed}, like budgets[${first}] (${budgets[first]}). Remove one of them, or make them differ.` });
+    else seen.set(printed, i);
+  });
 }
 
 function checkUniqueLabels(refs: readonly (ResolvedRef<ContributionKind> | undefined)[], field: string, issues: ManifestIssue[]): void {

@@ -3,7 +3,8 @@
  * manifest's folder upwards through node_modules, or relative paths (`./my-plugin`). Nothing else
  * in a manifest can run code.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvalidPluginError, UnlearnBenchError } from '../errors.ts';
@@ -54,12 +55,50 @@ function isPlugin(value: unknown): value is Plugin {
   return !!value && typeof value === 'object' && 'meta' in value;
 }
 
-/** Imports one plugin module and returns its default export (or its `plugin` export). */
-export async function importPlugin(specifier: string, base: string): Promise<Plugin> {
+/**
+ * Packages a plugin must share with the core that runs it: a second copy of core has its own
+ * registry and error classes (`instanceof` fails), a second TF.js core registers its platform and
+ * kernels again and keeps its own tensor classes.
+ */
+const SHARED_PACKAGES = ['@unlearn-bench/core', '@tensorflow/tfjs-core'] as const;
+
+/** The folder of package `name` as seen from `from` (symlinks followed), or undefined if it does not resolve. */
+function packageFolder(from: string, name: string): string | undefined {
+  try {
+    return dirname(realpathSync(createRequire(from).resolve(`${name}/package.json`)));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Warnings for each package of SHARED_PACKAGES that the plugin file `file` resolves to another copy
+ * of than this core does, naming both folders (empty when it shares them all).
+ */
+function duplicateCopies(specifier: string, file: string): string[] {
+  const warnings: string[] = [];
+  for (const name of SHARED_PACKAGES) {
+    const ours = packageFolder(import.meta.url, name);
+    const theirs = packageFolder(file, name);
+    if (ours && theirs && ours !== theirs) {
+      warnings.push(
+        `plugin '${specifier}' resolves its own copy of ${name} (${theirs}), not the one unlearn-bench runs with (${ours}); two copies break instanceof checks and TF.js's engine. Install the plugin's development copies the way docs/PLUGINS.md §1 says, so that npm keeps one (npm ls ${name} shows them).`,
+      );
+    }
+  }
+  return warnings;
+}
+
+/**
+ * Imports one plugin module and returns its default export (or its `plugin` export). `warn` gets a
+ * message for each package it would load a second copy of (see duplicateCopies).
+ */
+export async function importPlugin(specifier: string, base: string, warn?: (message: string) => void): Promise<Plugin> {
   let file: string;
   let module: Record<string, unknown>;
   try {
     file = resolvePluginSpecifier(specifier, base);
+    if (warn) for (const message of duplicateCopies(specifier, file)) warn(message);
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
     throw new InvalidPluginError(`Plugin '${specifier}' failed to load: ${(error as Error).message.split('\n')[0]}`, { cause: error });
@@ -76,8 +115,9 @@ export async function importPlugin(specifier: string, base: string): Promise<Plu
 /**
  * Reads the `plugins` list of the manifest at `path` (without validating the rest) and imports
  * each. Returns an empty list if the manifest has none or cannot be parsed (validation reports it).
+ * `warn` gets the duplicate-copy warnings of importPlugin.
  */
-export async function loadManifestPlugins(path: string): Promise<Plugin[]> {
+export async function loadManifestPlugins(path: string, warn?: (message: string) => void): Promise<Plugin[]> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -92,7 +132,7 @@ export async function loadManifestPlugins(path: string): Promise<Plugin[]> {
   for (const [i, specifier] of specifiers.entries()) {
     if (typeof specifier !== 'string') continue;
     try {
-      plugins.push(await importPlugin(specifier, dirname(resolve(path))));
+      plugins.push(await importPlugin(specifier, dirname(resolve(path)), warn));
     } catch (error) {
       if (error instanceof UnlearnBenchError) throw new InvalidPluginError(`plugins[${i}]: ${error.message}`, { cause: error });
       throw error;

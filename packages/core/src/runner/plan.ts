@@ -6,7 +6,7 @@
  * it changed.
  */
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
-import { hashJson } from '../manifest/manifest.ts';
+import { canonicalJson, hashJson } from '../manifest/manifest.ts';
 import { isSummaryMetric } from '../plugin/types.ts';
 import type { CellIdentity } from './store.ts';
 
@@ -21,6 +21,15 @@ export interface GroupPlan {
   readonly seed: number;
   readonly attack: ResolvedRef<'attack'>;
   readonly cells: readonly CellPlan[];
+  /** See CellIdentity.setup (the same for every cell of the group). */
+  readonly setup: string;
+  /** Versions of the plugins that make the group's reference models (dataset, model, attack). */
+  readonly versions: string;
+}
+
+/** Canonical JSON `{ package: version }` of the plugins that provide `refs`. */
+function pluginVersions(refs: readonly ResolvedRef<'dataset' | 'model' | 'attack' | 'unlearner' | 'metric'>[]): string {
+  return canonicalJson(Object.fromEntries(refs.map((ref) => [ref.entry.plugin.name, ref.entry.plugin.version])));
 }
 
 function spec(ref: ResolvedRef<'dataset' | 'model' | 'attack' | 'unlearner' | 'metric'>): object {
@@ -37,7 +46,8 @@ export function planCells(experiment: Experiment, backend: string): GroupPlan[] 
   const groups: GroupPlan[] = [];
   // Summary metrics never touch a cell (they run after the run, on aggregates), so choosing or
   // tuning one recomputes nothing.
-  const metrics = experiment.metrics.filter((m) => !isSummaryMetric(m.definition)).map((m) => ({ ...spec(m), label: m.label }));
+  const metricRefs = experiment.metrics.filter((m) => !isSummaryMetric(m.definition));
+  const metrics = metricRefs.map((m) => ({ ...spec(m), label: m.label }));
   for (const seed of experiment.seeds) {
     for (const attack of experiment.attacks) {
       const groupSpec = {
@@ -49,6 +59,8 @@ export function planCells(experiment: Experiment, backend: string): GroupPlan[] 
         attack: spec(attack),
       };
       const groupKey = `seed=${seed}/attack=${attack.label}#${hashJson(groupSpec).slice(0, 12)}`;
+      const setup = hashJson({ dataset: groupSpec.dataset, model: groupSpec.model, training: groupSpec.training, backend, attack: groupSpec.attack });
+      const references = [experiment.dataset, experiment.model, attack];
       const cell = (unlearner: string, role: CellPlan['role'], budget: number | null, unlearnerRef?: ResolvedRef<'unlearner'>): CellPlan => {
         const cellHash = hashJson({ groupSpec, role, budget, metrics, unlearner: unlearnerRef ? spec(unlearnerRef) : unlearner });
         return {
@@ -59,15 +71,19 @@ export function planCells(experiment: Experiment, backend: string): GroupPlan[] 
           unlearner,
           budget,
           role,
+          setup,
+          versions: pluginVersions([...references, ...metricRefs, ...(unlearnerRef ? [unlearnerRef] : [])]),
           unlearnerRef,
         };
       };
       const cells: CellPlan[] = [cell('none', 'poisoned', null), cell('retrain', 'retrained', null)];
       for (const unlearner of experiment.unlearners) {
         if (unlearner.definition.reference) continue; // none / retrain: the reference cells above
-        for (const budget of experiment.budgets) cells.push(cell(unlearner.label, 'unlearned', budget, unlearner));
+        // An unbudgeted reference row (core/retrain-replica) runs once, with no budget.
+        if (unlearner.definition.budget === 'unlimited') cells.push(cell(unlearner.label, 'unlearned', null, unlearner));
+        else for (const budget of experiment.budgets) cells.push(cell(unlearner.label, 'unlearned', budget, unlearner));
       }
-      groups.push({ key: groupKey, seed, attack, cells });
+      groups.push({ key: groupKey, seed, attack, cells, setup, versions: pluginVersions(references) });
     }
   }
   return groups;

@@ -7,13 +7,13 @@
  * the end, on the aggregates over seeds (summary.jsonl).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import { createBudgetMeter } from '../budget.ts';
 import { concatExamples, createExamples, type DatasetSplit, type Examples } from '../data.ts';
 import type { EngineInfo } from '../engine.ts';
-import { PluginFailedError, UnlearnBenchError, callPlugin } from '../errors.ts';
+import { PluginFailedError, StoreError, UnlearnBenchError, callPlugin } from '../errors.ts';
 import { childLogger, type Logger } from '../logger.ts';
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
 import type { ClassifierModel } from '../model.ts';
@@ -22,8 +22,10 @@ import { isSummaryMetric, type Metric, type MetricInput, type ModelFactory, type
 import { createRng, type Rng } from '../rng.ts';
 import { CONTAINER, ENGINE, LOGGER, REGISTRY } from '../tokens.ts';
 import { trainSgd } from '../training.ts';
-import { loadWeights, saveWeights, writeFileAtomic } from './files.ts';
+import { loadWeights, lockFolder, removeStaleTemporaries, saveWeights, writeFileAtomic, type FolderLock } from './files.ts';
+import { divergence, divergenceBatch, SharedData } from './guards.ts';
 import { formatBudget, planCells, type CellPlan, type GroupPlan } from './plan.ts';
+import { computeProblem, createComputeCounter, sameWeights } from './metered-model.ts';
 import { Scope } from './scope.ts';
 import { selectSummaryMetrics, writeSummaryJsonl, type SummarySelection } from './summary.ts';
 import { ResultsStore, type CellCost, type CellMeta, type MetricRow, type ResultRecord } from './store.ts';
@@ -37,6 +39,12 @@ export interface RunOptions {
    * to split a run; every group is independent, so the union equals a sequential run.
    */
   readonly groups?: readonly number[];
+  /**
+   * Called at every safe point (before each cell, and at each training progress event): it may
+   * throw or end the process to stop the run there. Worker processes stop here when their parent
+   * is gone.
+   */
+  readonly checkpoint?: () => void;
 }
 
 /** What a run did. */
@@ -63,10 +71,32 @@ interface GroupState {
   readonly factory: ModelFactory;
   readonly poisoned: ClassifierModel;
   readonly poisonedCost: CellCost;
-  readonly poisonedPath: string;
+  /** The poisoned model's weights, to restore it if an unlearner changes it in place. */
+  readonly poisonedWeights: readonly Float32Array[];
   readonly retrained: ClassifierModel;
   readonly retrainedCost: CellCost;
   readonly metrics: readonly { ref: ResolvedRef<'metric'>; worker: Metric }[];
+  /** Why each reference model is diverged (undefined: healthy); see guards.ts. */
+  readonly poisonedDiverged: string | undefined;
+  readonly retrainedDiverged: string | undefined;
+  /** The fixed retain batch every model of the group is checked on for divergence. */
+  readonly divergenceBatch: Examples;
+  /** The data the plugin calls of the group share: the run's dataset, and the group's retain/forget sets and artifacts. */
+  readonly shared: { readonly dataset: SharedData; readonly group: SharedData };
+}
+
+/** The run's dataset (featurized for a text model) and its snapshot against in-place changes. */
+interface LoadedData {
+  readonly data: DatasetSplit;
+  readonly featurize?: (texts: readonly string[]) => Promise<Float32Array>;
+  readonly shared: SharedData;
+}
+
+/** What a reference model (poisoned or retrained) came out as. */
+interface ReferenceModel {
+  readonly model: ClassifierModel;
+  readonly cost: CellCost;
+  readonly diverged: string | undefined;
 }
 
 /** Executes experiments; resolved from the root container. */
@@ -85,9 +115,21 @@ export class Runner {
     const start = performance.now();
     const groups = planCells(experiment, this.engine.backend).filter((_, i) => !options.groups || options.groups.includes(i));
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
+    // A worker process (options.groups) is part of a run whose parent holds the folder's lock and
+    // writes run.json and summary.jsonl once; a whole run does that itself.
+    const whole = !options.groups;
+    this.checkpoint = options.checkpoint;
     mkdirSync(join(options.outDir, 'models'), { recursive: true });
-    removeStaleTemporaries(options.outDir);
-    const store = new ResultsStore(options.outDir);
+    const lock: FolderLock | undefined = whole ? lockFolder(options.outDir) : undefined;
+    let store: ResultsStore;
+    try {
+      removeStaleTemporaries([options.outDir, join(options.outDir, 'models')]);
+      store = new ResultsStore(options.outDir);
+    } catch (error) {
+      lock?.release();
+      throw error;
+    }
+    const restoreExit = guardProcessExit();
     // Run → group → cell containers; each disposes what its scope created.
     const runContainer = this.container.createChildContainer();
     const runScope = runContainer.resolve(Scope);
@@ -97,15 +139,19 @@ export class Runner {
     try {
       const info = this.runInfo(experiment);
       const runId = store.startRun(experiment.name, experiment.hash, info);
-      writeFileAtomic(join(options.outDir, 'run.json'), `${JSON.stringify({ runId, ...info }, null, 2)}\n`);
+      if (whole) this.writeRunInfo(experiment, options.outDir, runId);
       this.logger.info(`backend: ${this.engine.backend} (${this.engine.reason})`);
       this.logger.info(`${experiment.name}: ${groups.length} seed × attack group(s), ${cellsTotal} cell(s); output in ${options.outDir}`);
 
-      const pending = groups.map((g) => ({ group: g, todo: g.cells.filter((c) => !store.hasCell(c.key)) }));
+      const pending = groups.map((g) => ({ group: g, todo: g.cells.filter((c) => !store.hasCell(c)) }));
       skipped = cellsTotal - pending.reduce((n, p) => n + p.todo.length, 0);
+      const outdated = pending.flatMap((p) => p.todo).filter((c) => store.storedVersions(c.key) !== undefined);
+      if (outdated.length > 0) {
+        this.logger.info(`${outdated.length} cell(s) in ${options.outDir} were computed by other plugin versions (${store.storedVersions(outdated[0].key)}, now ${outdated[0].versions}); recomputing them`);
+      }
       if (skipped > 0) this.logger.info(`${skipped} cell(s) already finished in ${options.outDir}; skipping them`);
       const toRun = cellsTotal - skipped;
-      let loaded: { data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> } | undefined;
+      let loaded: LoadedData | undefined;
       let done = 0;
       const eta = () => {
         const elapsed = (performance.now() - start) / 1000;
@@ -114,13 +160,18 @@ export class Runner {
 
       for (const { group, todo } of pending) {
         if (todo.length === 0) continue;
-        loaded ??= await this.loadDataset(experiment, runScope);
+        if (!loaded) {
+          const { data, featurize } = await this.loadDataset(experiment, runScope);
+          loaded = { data, featurize, shared: new SharedData({ 'dataset.train': data.train, 'dataset.test': data.test }) };
+        }
         const groupContainer = runContainer.createChildContainer();
         const scope = groupContainer.resolve(Scope);
         try {
           const tensorsBefore = tf.memory().numTensors;
           const state = await this.prepareGroup(experiment, group, loaded, scope, store);
           for (const cell of todo) {
+            await yieldToEventLoop(); // lets signal and IPC-disconnect handlers run between cells
+            this.checkpoint?.();
             done += 1;
             this.logger.info(`[cell ${done}/${toRun}${eta()}] seed ${cell.seed} · ${cell.attack} · ${cell.unlearner}${cell.budget === null ? '' : ` @ ${formatBudget(cell.budget)}`}`);
             try {
@@ -128,9 +179,16 @@ export class Runner {
               computed += 1;
             } catch (error) {
               const message = describe(error);
+              if (store.hasCell(cell)) {
+                // Stored in results.db; only a later step (the results.jsonl export) failed.
+                computed += 1;
+                this.logger.warn(`cell ${cell.key} is stored in results.db, but then: ${message}`);
+                continue;
+              }
               failures.push({ cell: cell.key, message });
-              store.recordFailure(runId, cell.key, message);
+              store.recordFailure(runId, cell.key, message, stackOf(error));
               this.logger.warn(`cell ${cell.key} failed: ${message}`);
+              this.logger.debug(`cell ${cell.key}: ${stackOf(error)}`);
             }
           }
           await groupContainer.dispose();
@@ -139,20 +197,22 @@ export class Runner {
         } catch (error) {
           const message = describe(error);
           for (const cell of todo) {
-            if (store.hasCell(cell.key) || failures.some((f) => f.cell === cell.key)) continue;
+            if (store.hasCell(cell) || failures.some((f) => f.cell === cell.key)) continue;
             failures.push({ cell: cell.key, message });
-            store.recordFailure(runId, cell.key, message);
+            store.recordFailure(runId, cell.key, message, stackOf(error));
           }
           this.logger.warn(`seed ${group.seed} · ${group.attack.label} failed: ${message}`);
+          this.logger.debug(`seed ${group.seed} · ${group.attack.label}: ${stackOf(error)}`);
           await Promise.resolve(groupContainer.dispose()).catch(() => {});
         }
       }
       store.finishRun(runId);
       const resultsPath = store.exportJsonl();
-      const keys = new Set(groups.flatMap((g) => g.cells.map((c) => c.key)));
+      // Finished cells only: a cell stored by other plugin versions that failed now is not this run's.
+      const keys = new Set(groups.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));
       const records = store.records().filter((r) => keys.has(r.cell));
       const summaries = selectSummaryMetrics(experiment.metrics, this.registry, experiment.name);
-      writeSummaryJsonl(options.outDir, records, summaries);
+      if (whole) writeSummaryJsonl(options.outDir, records, summaries);
       return {
         cellsTotal,
         cellsComputed: computed,
@@ -165,9 +225,19 @@ export class Runner {
         summaries,
       };
     } finally {
+      restoreExit();
       await runContainer.dispose();
       store.close();
+      lock?.release();
     }
+  }
+
+  /**
+   * Writes `run.json` (manifest hash, resolved manifest, versions, backend) into `outDir`. A run
+   * writes it once: a whole run itself, a run split over worker processes from the parent.
+   */
+  writeRunInfo(experiment: Experiment, outDir: string, runId?: number): void {
+    writeFileAtomic(join(outDir, 'run.json'), `${JSON.stringify({ ...(runId === undefined ? {} : { runId }), ...this.runInfo(experiment) }, null, 2)}\n`);
   }
 
   private runInfo(experiment: Experiment): Record<string, unknown> {
@@ -203,9 +273,27 @@ export class Runner {
 
   /** The manifest's folder during `run`: relative option paths resolve against it. */
   private baseDir: string | undefined;
+  /** RunOptions.checkpoint of the current run. */
+  private checkpoint: (() => void) | undefined;
+
+  /** The logger, with the run's checkpoint at every progress event (each training epoch). */
+  private get progressLogger(): Logger {
+    const check = this.checkpoint;
+    if (!check) return this.logger;
+    const logger = this.logger;
+    return {
+      info: (message) => logger.info(message),
+      warn: (message) => logger.warn(message),
+      debug: (message) => logger.debug(message),
+      progress: (event) => {
+        check();
+        logger.progress(event);
+      },
+    };
+  }
 
   private context(rng: Rng, label: string, limit?: number): PluginContext {
-    return { rng, logger: childLogger(this.logger, label), engine: this.engine, meter: createBudgetMeter(limit), baseDir: this.baseDir };
+    return { rng, logger: childLogger(this.progressLogger, label), engine: this.engine, meter: createBudgetMeter(limit), baseDir: this.baseDir };
   }
 
   private async loadDataset(experiment: Experiment, scope: Scope): Promise<{ data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> }> {
@@ -239,7 +327,7 @@ export class Runner {
   private async prepareGroup(
     experiment: Experiment,
     group: GroupPlan,
-    loaded: { data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> },
+    loaded: LoadedData,
     scope: Scope,
     store: ResultsStore,
   ): Promise<GroupState> {
@@ -259,6 +347,7 @@ export class Runner {
     const attackStart = performance.now();
     const poison = await callPlugin(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training, featurize }));
     const attackSeconds = (performance.now() - attackStart) / 1000;
+    checkShared([loaded.shared], attackRef.use, 'poison');
     this.logger.info(`${label}: attack ${attackRef.use} made ${poison.poisons.count} poison(s) in ${attackSeconds.toFixed(1)} s; clean set ${poison.clean.count}`);
 
     const metrics = [];
@@ -269,7 +358,8 @@ export class Runner {
       metrics.push({ ref, worker });
     }
 
-    const trained = (role: ModelRole, examples: Examples) => this.trainReference(experiment, group, role, examples, factory, rng, scope, store);
+    const batch = divergenceBatch(poison.clean);
+    const trained = (role: ModelRole, examples: Examples) => this.trainReference(experiment, group, role, examples, factory, rng, scope, store, batch);
     const poisoned = trained('poisoned', concatExamples(poison.clean, poison.poisons));
     const retrained = trained('retrained', poison.clean);
     return {
@@ -281,52 +371,83 @@ export class Runner {
       factory,
       poisoned: poisoned.model,
       poisonedCost: poisoned.cost,
-      poisonedPath: poisoned.path,
+      poisonedWeights: poisoned.model.getWeights(),
       retrained: retrained.model,
       retrainedCost: retrained.cost,
       metrics,
+      poisonedDiverged: poisoned.diverged,
+      retrainedDiverged: retrained.diverged,
+      divergenceBatch: batch,
+      // Snapshot after the references trained: training must not touch them either.
+      shared: { dataset: loaded.shared, group: new SharedData({ retain: poison.clean, forget: poison.poisons, artifacts: poison.artifacts }) },
     };
   }
 
-  /** Trains (or loads from the output folder) the poisoned or retrained model of a group. */
-  private trainReference(experiment: Experiment, group: GroupPlan, role: ModelRole, examples: Examples, factory: ModelFactory, rng: Rng, scope: Scope, store: ResultsStore): { model: ClassifierModel; cost: CellCost; path: string } {
+  /**
+   * Trains (or loads from the output folder) the poisoned or retrained model of a group, and
+   * checks it for divergence on `batch`. A cached file whose checksum or parameter shapes differ
+   * from what was stored with it is refused.
+   */
+  private trainReference(experiment: Experiment, group: GroupPlan, role: ModelRole, examples: Examples, factory: ModelFactory, rng: Rng, scope: Scope, store: ResultsStore, batch: Examples): ReferenceModel {
     const model = scope.track(factory.build(rng.fork('model-init')));
+    const shapes = parameterShapes(model);
     const relative = join('models', `${group.key.replace(/[^A-Za-z0-9=#.-]+/g, '_')}-${role}.weights`);
-    const cached = store.getModel(group.key, role);
+    const cached = store.getModel(group.key, role, group.versions);
+    const label = `seed ${group.seed} · ${group.attack.label} · ${role}`;
     if (cached) {
-      model.setWeights(loadWeights(cached.path));
-      this.logger.info(`seed ${group.seed} · ${group.attack.label} · ${role}: loaded from ${cached.path} (trained earlier)`);
-      return { model, cost: { examples: cached.examples, seconds: cached.seconds, budgetExamples: null }, path: cached.path };
+      const refuse = (what: string) =>
+        new StoreError(`The cached ${role} model '${cached.path}' does not match its record in results.db: ${what}. Delete the file ('rm ${shellQuote(cached.path)}') and rerun to retrain it.`);
+      model.setWeights(loadWeights(cached.path, { sha256: cached.sha256, shapes }, refuse));
+      this.logger.info(`${label}: loaded from ${cached.path} (trained earlier)`);
+      const diverged = cached.finalLoss === null ? 'non-finite training loss' : divergence(model, batch);
+      return { model, cost: { examples: cached.examples, seconds: cached.seconds, budgetExamples: null }, diverged };
     }
     const report = trainSgd(model, examples, {
       ...experiment.training,
       rng: rng.fork('train-order'),
       meter: createBudgetMeter(),
-      logger: this.logger,
-      label: `seed ${group.seed} · ${group.attack.label} · ${role}`,
+      logger: this.progressLogger,
+      label,
     });
     const path = join(store.dir, relative);
-    saveWeights(path, model.getWeights());
-    store.putModel(group.key, role, relative, report.examples, report.seconds);
-    return { model, cost: { examples: report.examples, seconds: report.seconds, budgetExamples: null }, path };
+    const sha256 = saveWeights(path, model.getWeights(), shapes);
+    // No example trained (zero epochs) leaves the loss undefined, which is not a divergence.
+    const finalLoss = Number.isFinite(report.finalLoss) ? report.finalLoss : report.examples === 0 ? 0 : null;
+    store.putModel(group.key, role, { path: relative, examples: report.examples, seconds: report.seconds, sha256, shapes, finalLoss }, group.versions);
+    const diverged = finalLoss === null ? 'non-finite training loss' : divergence(model, batch);
+    return { model, cost: { examples: report.examples, seconds: report.seconds, budgetExamples: null }, diverged };
   }
 
   private async runCell(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
     const meta = this.cellMeta(experiment, state);
-    if (cell.role === 'poisoned') {
-      store.writeCell(runId, cell, meta, state.poisonedCost, await this.measure(state, state.poisoned, 'poisoned', state.poisonedCost));
-    } else if (cell.role === 'retrained') {
-      store.writeCell(runId, cell, meta, state.retrainedCost, await this.measure(state, state.retrained, 'retrained', state.retrainedCost));
+    // Every cell needs both references: the unlearners start from the poisoned model, and metrics
+    // compare with both (accuracy drop, parameter distances). A diverged reference diverges them all.
+    const reference = referenceDivergence(state, cell.role);
+    if (cell.role === 'poisoned' || cell.role === 'retrained') {
+      const [model, cost] = cell.role === 'poisoned' ? [state.poisoned, state.poisonedCost] : [state.retrained, state.retrainedCost];
+      if (reference) this.writeDiverged(state, store, runId, cell, meta, cost, reference);
+      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, cell.role, cost));
+    } else if (reference) {
+      const limit = budgetLimit(cell.budget, state.retrainedCost.examples);
+      this.writeDiverged(state, store, runId, cell, meta, { examples: 0, seconds: 0, budgetExamples: Number.isFinite(limit) ? limit : null }, reference);
     } else {
       await this.runUnlearner(experiment, state, cell, groupContainer, store, runId);
     }
     store.exportJsonl();
   }
 
+  /** Stores a diverged cell: its reason, and a null value for every per-model metric entry. */
+  private writeDiverged(state: GroupState, store: ResultsStore, runId: number, cell: CellPlan, meta: CellMeta, cost: CellCost, reason: string): void {
+    const rows = state.metrics.map(({ ref }) => ({ metric: ref.label, value: Number.NaN }));
+    store.writeCell(runId, cell, meta, cost, rows, reason);
+    const model = cell.role === 'unlearned' ? `${cell.unlearner} @ ${formatBudget(cell.budget)}` : cell.unlearner;
+    this.logger.warn(`seed ${cell.seed} · ${cell.attack} · ${model}: diverged (${reason}); no metric computed`);
+  }
+
   private async runUnlearner(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
     const meta = this.cellMeta(experiment, state);
     const ref = cell.unlearnerRef!;
-    const limit = Math.floor(cell.budget! * state.retrainedCost.examples);
+    const limit = budgetLimit(cell.budget, state.retrainedCost.examples);
     const cellContainer = groupContainer.createChildContainer();
     const scope = cellContainer.resolve(Scope);
     try {
@@ -334,21 +455,29 @@ export class Runner {
       const worker = scope.track(await callPlugin(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx)));
       const fingerprint = weightsFingerprint(state.poisoned);
       const start = performance.now();
-      const model = await callPlugin(ref.use, 'unlearn', () =>
-        worker.unlearn({ model: state.poisoned, forget: state.poison.poisons, retain: state.poison.clean, training: experiment.training, models: state.factory }),
-      );
+      // The runner's own count of the examples differentiated through the model and its clones.
+      const counter = createComputeCounter();
+      const model = counter.unwrap(await callPlugin(ref.use, 'unlearn', () =>
+        counter.run(() => worker.unlearn({ model: counter.model(state.poisoned), forget: state.poison.poisons, retain: state.poison.clean, training: experiment.training, models: counter.factory(state.factory) })),
+      ));
       const seconds = (performance.now() - start) / 1000;
       if (model === state.poisoned || model === state.retrained) {
         throw new PluginFailedError(ref.use, 'unlearn', new Error('returned the model it was given; return a new model (e.g. model.clone())'));
       }
       scope.track(model);
       if (weightsFingerprint(state.poisoned) !== fingerprint) {
-        state.poisoned.setWeights(loadWeights(state.poisonedPath));
+        state.poisoned.setWeights(state.poisonedWeights.map((w) => w.slice()));
         throw new PluginFailedError(ref.use, 'unlearn', new Error('mutated the poisoned model it was given; work on model.clone() instead'));
       }
-      this.logger.info(`${ref.label} @ ${formatBudget(cell.budget)}: ${ctx.meter.used} of ${limit} budget examples in ${seconds.toFixed(1)} s`);
-      const cost: CellCost = { examples: ctx.meter.used, seconds, budgetExamples: limit };
-      store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost));
+      checkShared([state.shared.group], ref.use, 'unlearn'); // unlearners are given no more than these
+      const overspent = computeProblem(counter.examples, ctx.meter.used, limit);
+      if (overspent) throw new PluginFailedError(ref.use, 'unlearn', new Error(overspent));
+      if (sameWeights(model, state.poisoned)) this.logger.warn(`${ref.label} @ ${formatBudget(cell.budget)}: returned a model identical to the poisoned one`);
+      this.logger.info(`${ref.label} @ ${formatBudget(cell.budget)}: ${counter.examples} of ${limit} budget examples in ${seconds.toFixed(1)} s`);
+      const cost: CellCost = { examples: counter.examples, seconds, budgetExamples: Number.isFinite(limit) ? limit : null };
+      const diverged = divergence(model, state.divergenceBatch);
+      if (diverged) this.writeDiverged(state, store, runId, cell, meta, cost, `${diverged} after unlearning`);
+      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost));
     } finally {
       await cellContainer.dispose();
     }
@@ -378,6 +507,7 @@ export class Runner {
     const rows: MetricRow[] = [];
     for (const { ref, worker } of state.metrics) {
       const results = await callPlugin(ref.use, 'compute', () => worker.compute(input));
+      checkShared([state.shared.dataset, state.shared.group], ref.use, 'compute');
       for (const result of Array.isArray(results) ? results : [results]) {
         rows.push({ metric: result.name ? `${ref.label}:${result.name}` : ref.label, value: result.value, details: result.details });
       }
@@ -386,11 +516,70 @@ export class Runner {
   }
 }
 
-/** Deletes half-written files (`*.tmp-<pid>`) left by a run that was killed mid-write. */
-function removeStaleTemporaries(outDir: string): void {
-  for (const dir of [outDir, join(outDir, 'models')]) {
-    for (const name of readdirSync(dir)) if (/\.tmp-\d+$/.test(name)) rmSync(join(dir, name), { force: true });
+/** Fails `plugin`'s `hook` if it changed any of the shared data in place (which is then restored). */
+function checkShared(shared: readonly SharedData[], plugin: string, hook: string): void {
+  const changed = shared.flatMap((s) => s.restoreChanged() ?? []);
+  if (changed.length === 0) return;
+  throw new PluginFailedError(
+    plugin,
+    hook,
+    new Error(`changed data it was given in place (${changed.join(', ')}); the runner restored it for the other cells. Work on copies, e.g. Float32Array.from(retain.inputs).`),
+  );
+}
+
+/** Why a cell with `role` cannot be computed because a reference model diverged (undefined: it can). */
+function referenceDivergence(state: GroupState, role: ModelRole): string | undefined {
+  const own = role === 'poisoned' ? state.poisonedDiverged : role === 'retrained' ? state.retrainedDiverged : undefined;
+  if (own) return `${own} after training`;
+  if (role !== 'poisoned' && state.poisonedDiverged) return `the poisoned model diverged (${state.poisonedDiverged} after training)`;
+  if (role !== 'retrained' && state.retrainedDiverged) return `the retrained model diverged (${state.retrainedDiverged} after training)`;
+  return undefined;
+}
+
+/** Every parameter's shape (models without the `parameters` capability: each weight array's length). */
+function parameterShapes(model: ClassifierModel): number[][] {
+  try {
+    return model.parameters().map((v) => [...v.shape]);
+  } catch {
+    return model.getWeights().map((w) => [w.length]);
   }
+}
+
+function shellQuote(path: string): string {
+  return /^[A-Za-z0-9_./=#-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+let exitGuards = 0;
+let unguardedExit: typeof process.exit | undefined;
+
+/**
+ * While a run is in progress, `process.exit` (which a plugin must not call: it would end the run
+ * with no table and a misleading exit code) throws instead, so the plugin's cell fails with a
+ * message. Returns the function that lifts the guard (runs in one process may overlap).
+ */
+function guardProcessExit(): () => void {
+  if (exitGuards++ === 0) {
+    unguardedExit = process.exit;
+    process.exit = ((code?: number | string | null) => {
+      throw new Error(`called process.exit(${code ?? ''}); a plugin must throw an error instead of ending the process`);
+    }) as typeof process.exit;
+  }
+  let lifted = false;
+  return () => {
+    if (lifted) return;
+    lifted = true;
+    if (--exitGuards === 0 && unguardedExit) process.exit = unguardedExit;
+  };
+}
+
+/** Resolves on the next turn of the event loop. */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** The examples a cell's budget buys: a fraction of retraining's, or unlimited for an unbudgeted reference row. */
+function budgetLimit(budget: number | null, retrainExamples: number): number {
+  return budget === null ? Number.POSITIVE_INFINITY : Math.floor(budget * retrainExamples);
 }
 
 /** A cheap checksum of a model's weights (detects mutation). */
@@ -409,6 +598,15 @@ function weightsFingerprint(model: ClassifierModel): string {
 function describe(error: unknown): string {
   if (error instanceof UnlearnBenchError) return error.message;
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The stack of `error` and of each of its causes (a plugin's own frames are in the cause). */
+function stackOf(error: unknown): string {
+  const parts: string[] = [];
+  for (let e: unknown = error; e !== undefined && parts.length < 8; e = e instanceof Error ? e.cause : undefined) {
+    parts.push(e instanceof Error ? (e.stack ?? `${e.name}: ${e.message}`) : String(e));
+  }
+  return parts.join('\ncaused by: ');
 }
 
 /** `m:ss` or `h:mm:ss`. */

@@ -21,17 +21,24 @@ export interface WorkerLaunch {
   readonly quiet: boolean;
 }
 
-/** Runs one child per assignment and resolves to their exit codes; their stderr is prefixed. */
-export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promise<number[]> {
+/** How a worker process ended: its exit code (1 if a signal ended it) and that signal. */
+export interface WorkerExit {
+  readonly code: number;
+  readonly signal: NodeJS.Signals | null;
+}
+
+/** Runs one child per assignment and resolves to how each ended; their stderr is prefixed. */
+export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promise<WorkerExit[]> {
   const workers = launch.assignments.length;
   const children = launch.assignments.map((groups, index) => {
     const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
     if (launch.debug) args.push('--debug');
     if (launch.quiet) args.push('--quiet');
-    // The IPC channel closes if the parent dies, and the worker then stops (see the CLI's --groups).
+    // If the parent dies, the IPC channel closes and the worker is re-parented: it stops at its next
+    // safe point (see the CLI's --groups and UNLEARN_BENCH_PARENT_PID).
     // Together the workers use each core once: split the cores between them for backend threads.
     const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads } });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads, UNLEARN_BENCH_PARENT_PID: String(process.pid) } });
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -39,10 +46,11 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promis
       pending = lines.pop() ?? '';
       for (const line of lines) stderr.write(`[worker ${index + 1}] ${line}\n`);
     });
-    return new Promise<number>((resolve) =>
+    return new Promise<WorkerExit>((resolve) =>
       child.on('close', (code, signal) => {
         if (pending) stderr.write(`[worker ${index + 1}] ${pending}\n`);
-        resolve(code ?? (signal ? 1 : 0));
+        if (signal) stderr.write(`worker ${index + 1} was killed (${signal}); its unfinished cells are listed below\n`);
+        resolve({ code: code ?? (signal ? 1 : 0), signal });
       }),
     );
   });
