@@ -1,6 +1,9 @@
 /**
- * Compute accounting. The unit is one example passed through forward + backward; an unlearner's
- * budget is a fraction of what training the retrained model used.
+ * Compute accounting. The unit is one example passed through forward + backward (every example
+ * whose loss is differentiated counts 1; forward-only passes do not); an unlearner's budget is a
+ * fraction of what training the retrained model used. The runner does not take an unlearner's
+ * meter on trust: it counts the same unit itself (runner/metered-model.ts) and fails the cell when
+ * its count exceeds the limit or what the meter reports.
  */
 import { BudgetExceededError } from './errors.ts';
 

@@ -1,4 +1,4 @@
-/** Every TypeScript sample in docs/PLUGINS.md compiles against the real core. */
+/** Every TypeScript sample in docs/PLUGINS.md compiles against the real core, and runs with its options. */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,27 @@ describe('docs/PLUGINS.md', () => {
     const result = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
     expect(result.stdout + result.stderr).toBe('');
     expect(result.status).toBe(0);
+  });
+
+  it('has conformance samples that pass with their options, and a test sample that passes', () => {
+    const text = readFileSync(join(repoRoot, 'docs/PLUGINS.md'), 'utf8');
+    const samples = [...text.matchAll(/```ts file=([\w.-]+)\n([\s\S]*?)```/g)];
+    for (const [, file, code] of samples) writeFileSync(join(dir, file), code);
+    const conformance = samples.map(([, file]) => file).filter((file) => file.endsWith('.conformance.test.ts'));
+    expect(conformance).toHaveLength(5);
+    // The backend the unlearner sample selects, for the samples that leave it out for brevity.
+    writeFileSync(join(dir, 'cpu-backend.ts'), "import '@tensorflow/tfjs-backend-cpu';\nimport * as tf from '@tensorflow/tfjs-core';\nawait tf.setBackend('cpu');\n");
+    writeFileSync(join(dir, 'samples.test.ts'), "import { it } from 'vitest';\nimport { checkMyMethod } from './my-method.test.ts';\n\nit('runs the section 4 test sample', () => checkMyMethod());\n");
+    writeFileSync(
+      join(dir, 'vitest.config.ts'),
+      `export default { test: { include: [${[...conformance, 'samples.test.ts'].map((f) => JSON.stringify(f)).join(', ')}], setupFiles: ['./cpu-backend.ts'], pool: 'forks', testTimeout: 120000 } };\n`,
+    );
+    const vitest = join(repoRoot, 'node_modules/vitest/vitest.mjs');
+    const result = spawnSync(process.execPath, [vitest, 'run', '--reporter=verbose'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/Test Files\s+6 passed \(6\)/);
+    // the options reach the suites: their titles name them
+    expect(result.stdout).toContain('my-method {"lrScale":2}');
   });
 
   it('has a summary-metric sample that runs from a manifest and prints its table', async () => {

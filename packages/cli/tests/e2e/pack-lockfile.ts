@@ -10,7 +10,7 @@
  */
 
 /** One `packages` entry of a v3 lockfile (only the fields read here are typed). */
-interface LockEntry {
+export interface LockEntry {
   version?: string;
   link?: boolean;
   resolved?: string;
@@ -61,10 +61,32 @@ function resolveFrom(packages: Lockfile['packages'], from: string, name: string)
   }
 }
 
+/**
+ * The registry tarball URL of a lockfile entry that has none (npm leaves `resolved` out of some
+ * lockfiles): without it, `npm ci --offline` asks for registry metadata, which the cache may not
+ * hold, instead of the tarball, which it does.
+ */
+function registryTarball(path: string, entry: LockEntry): string | undefined {
+  if (!entry.version) return undefined;
+  const name = path.slice(path.lastIndexOf('node_modules/') + 'node_modules/'.length);
+  return `https://registry.npmjs.org/${name}/-/${name.split('/').at(-1)}-${entry.version}.tgz`;
+}
+
 /** Names an entry needs at run time: dependencies, optional ones, and required peers. */
 function runtimeDependencies(entry: Pick<LockEntry, 'dependencies' | 'optionalDependencies' | 'peerDependencies' | 'peerDependenciesMeta'>): string[] {
   const peers = Object.keys(entry.peerDependencies ?? {}).filter((name) => !entry.peerDependenciesMeta?.[name]?.optional);
   return [...Object.keys(entry.dependencies ?? {}), ...Object.keys(entry.optionalDependencies ?? {}), ...peers];
+}
+
+/** How the new project differs from a plain consumer of the tarballs. */
+export interface LockfileOptions {
+  /**
+   * Third-party packages the project itself declares (e.g. a plugin's devDependencies), taken with
+   * everything they reach from the workspace root's node_modules.
+   */
+  readonly thirdParty?: readonly string[];
+  /** The lockfile's root entry (the project's package.json fields); default: the tarballs as dependencies. */
+  readonly root?: LockEntry;
 }
 
 /**
@@ -72,7 +94,12 @@ function runtimeDependencies(entry: Pick<LockEntry, 'dependencies' | 'optionalDe
  * every third-party package they reach at the path it has in the workspace (a package nested under
  * `packages/models/node_modules/` moves under `node_modules/@unlearn-bench/models/node_modules/`).
  */
-export function lockfileForTarballs(workspace: Lockfile, packed: readonly PackedPackage[], projectName: string): { dependencies: Record<string, string>; lockfile: Lockfile } {
+export function lockfileForTarballs(
+  workspace: Lockfile,
+  packed: readonly PackedPackage[],
+  projectName: string,
+  options: LockfileOptions = {},
+): { dependencies: Record<string, string>; lockfile: Lockfile } {
   const ours = new Set(packed.map((p) => p.manifest.name));
   const movedTo = new Map(packed.map((p) => [p.workspacePath, `node_modules/${p.manifest.name}`]));
   const relocate = (path: string): string => {
@@ -101,9 +128,10 @@ export function lockfileForTarballs(workspace: Lockfile, packed: readonly Packed
     if (!entry) throw new Error(`the workspace lockfile has no entry for ${p.workspacePath}`);
     visit(p.workspacePath, runtimeDependencies(p.manifest), () => false);
   }
+  visit('', options.thirdParty ?? [], () => false);
 
   const dependencies = Object.fromEntries(packed.map((p) => [p.manifest.name, `file:${p.tarball}`]));
-  const packages: Lockfile['packages'] = { '': { name: projectName, version: '0.0.0', dependencies } };
+  const packages: Lockfile['packages'] = { '': options.root ?? { name: projectName, version: '0.0.0', dependencies } };
   for (const p of packed) {
     const { name, version, license, bin, engines, dependencies: deps, peerDependencies, peerDependenciesMeta } = p.manifest;
     packages[`node_modules/${name}`] = JSON.parse(
@@ -113,7 +141,7 @@ export function lockfileForTarballs(workspace: Lockfile, packed: readonly Packed
   for (const path of [...reached].sort()) {
     const { dev, devOptional, peer, ...entry } = workspace.packages[path];
     void dev, void devOptional, void peer;
-    packages[relocate(path)] = entry;
+    packages[relocate(path)] = { ...entry, resolved: entry.resolved ?? registryTarball(path, entry) };
   }
   return { dependencies, lockfile: { name: projectName, version: '0.0.0', lockfileVersion: 3, requires: true, packages } };
 }

@@ -1,8 +1,10 @@
 /** Manifests that name extra plugins: loaded from paths or packages; clear errors when they fail. */
-import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runInProcess, tempDir, writeManifest } from './helpers.ts';
+import { repoRoot, runInProcess, tempDir, writeManifest } from './helpers.ts';
 
 const fixtures = resolve(import.meta.dirname, 'fixtures/plugins');
 
@@ -39,6 +41,70 @@ describe('plugins named by a manifest', () => {
     expect(report.stdout).toMatch(/^\*\*attack: gaussian   \(mean ± std over 1 seed\)\*\*\n\n\| model \| budget \| accuracy \|\n\|---\|---\|---\|\n\| none \(poisoned\) \| - \| 0\.\d{4} \|/);
     expect(report.stdout).toContain('| lab/scaled-gd | 20% |');
     expect((await runInProcess(['report', out, '--metrics', 'nope'])).stderr).toMatch(/^error: No metric 'nope' in '.*'\. Present: accuracy, accuracy:drop\.\n$/);
+  });
+
+  it('fails a cell whose unlearner hides compute from ctx.meter, and warns about one that returns the poisoned model unchanged', async () => {
+    const out = tempDir();
+    const m = { ...manifest([join(fixtures, 'hidden-compute.mjs')]), unlearners: [{ use: 'lab/private-meter' }, { use: 'lab/copy' }] };
+    const { code, stdout, stderr } = await runInProcess(['run', writeManifest(m), '--out', out, '--workers', '1']);
+    expect(code).toBe(1);
+    const limit = Math.floor(0.2 * 5 * 280);
+    expect(stderr).toContain(`lab/private-meter failed in unlearn: the runner counted ${10 * limit} examples through forward+backward passes of the model it was given (and its clones), over the budget of ${limit}`);
+    expect(stderr).toContain('lab/copy @ 20%: returned a model identical to the poisoned one');
+    const rows = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unlearner: string; examples: number });
+    expect(rows.filter((r) => r.unlearner === 'lab/private-meter')).toEqual([]);
+    expect(rows.find((r) => r.unlearner === 'lab/copy')?.examples).toBe(0);
+    expect(stdout).toContain('lab/copy');
+  });
+
+  it('keeps a failing cell’s stack trace in the store and prints it with --debug', async () => {
+    const out = tempDir();
+    const m = { ...manifest([join(fixtures, 'hidden-compute.mjs')]), unlearners: [{ use: 'lab/throws' }] };
+    const { code, stderr } = await runInProcess(['run', writeManifest(m), '--out', out, '--debug', '--workers', '1']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/debug: cell .*lab\/throws.*: PluginFailedError: lab\/throws failed in unlearn: boom inside the plugin\n(\s+at .*\n)+caused by: Error: boom inside the plugin\n\s+at .*hidden-compute\.mjs:\d+/);
+    const db = new Database(join(out, 'results.db'), { readonly: true });
+    const rows = db.prepare('SELECT message, stack FROM failures').all() as { message: string; stack: string }[];
+    db.close();
+    expect(rows).toHaveLength(1);
+    expect(rows[0].message).toBe('lab/throws failed in unlearn: boom inside the plugin');
+    expect(rows[0].stack).toMatch(/caused by: Error: boom inside the plugin\n\s+at .*hidden-compute\.mjs:\d+/);
+  });
+
+  it('lists the plugins a manifest loads with list --manifest', async () => {
+    const path = writeManifest(manifest([join(fixtures, 'scaled-gd.mjs')]));
+    const { code, stdout } = await runInProcess(['list', 'unlearner', '--manifest', path]);
+    expect(code).toBe(0);
+    expect(stdout.split('\n').slice(0, 3)).toEqual([`plugins loaded by ${path}:`, '  scaled-gd-fixture 1.0.0 (namespace lab): lab/scaled-gd', '']);
+    expect(stdout).toContain('  lab/scaled-gd  Gradient descent on the retain set with the learning rate multiplied by scale.\n      requires: parameters\n      scale: number = 2  Learning-rate multiplier.\n');
+    expect(stdout).toContain('  core/gd  ');
+    expect((await runInProcess(['list', 'unlearner'])).stdout).not.toContain('lab/scaled-gd');
+    const missing = await runInProcess(['list', '--manifest', join(tempDir(), 'nope.json')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: --manifest: no file '.*nope\.json'\.\n$/);
+  });
+
+  it('warns when a plugin would load a second copy of @tensorflow/tfjs-core, naming both', async () => {
+    // Inside the repository, so that the plugin resolves the workspace's @unlearn-bench/core.
+    const dir = mkdtempSync(join(import.meta.dirname, '.tmp-duplicate-'));
+    try {
+      const copy = join(dir, 'node_modules/@tensorflow/tfjs-core');
+      mkdirSync(copy, { recursive: true });
+      writeFileSync(join(copy, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-core', version: '4.22.0', main: 'index.js' }));
+      copyFileSync(join(fixtures, 'scaled-gd.mjs'), join(dir, 'plugin.mjs'));
+      const path = join(dir, 'manifest.json');
+      writeFileSync(path, JSON.stringify(manifest(['./plugin.mjs'])));
+      const ours = dirname(realpathSync(createRequire(join(repoRoot, 'packages/core/package.json')).resolve('@tensorflow/tfjs-core/package.json')));
+      const { code, stderr } = await runInProcess(['validate', path]);
+      expect(code).toBe(0);
+      expect(stderr).toBe(
+        `warning: plugin './plugin.mjs' resolves its own copy of @tensorflow/tfjs-core (${realpathSync(copy)}), not the one unlearn-bench runs with (${ours}); two copies break instanceof checks and TF.js's engine. Install the plugin's development copies the way docs/PLUGINS.md §1 says, so that npm keeps one (npm ls @tensorflow/tfjs-core shows them).\n`,
+      );
+      // The fixtures share the workspace's copies: no warning.
+      expect((await runInProcess(['validate', writeManifest(manifest([join(fixtures, 'scaled-gd.mjs')]))])).stderr).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('validates the plugin’s options like a built-in’s', async () => {

@@ -17,11 +17,28 @@ describe('unlearn-bench new-plugin', () => {
     expect(stdout).toContain(`Created ${dir}`);
     const vitest = resolve(import.meta.dirname, '../../../../node_modules/vitest/vitest.mjs');
     const result = spawnSync(process.execPath, [vitest, 'run'], { cwd: dir, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1', FORCE_COLOR: '0' } });
-    expect(result.stdout + result.stderr).toMatch(/Tests\s+1 passed \(1\)/);
+    // its own test and core's conformance suite for the kind
+    expect(result.stdout + result.stderr).toMatch(/Test Files\s+2 passed \(2\)/);
+    expect(result.stdout).toContain(`src/conformance.test.ts`);
     expect(result.status).toBe(0);
-    expect(JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')).peerDependencies).toHaveProperty('@unlearn-bench/core');
-    // and it builds to what it will publish: JavaScript and declarations, against core's declarations
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; scripts: Record<string, string>; peerDependencies: Record<string, string>; devDependencies: Record<string, string> };
+    expect(pkg.scripts.test).toBe('vitest run && npm run typecheck');
+    expect(pkg.peerDependencies).toEqual({ '@unlearn-bench/core': '^0.1.0', '@tensorflow/tfjs-core': '^4.22.0' });
+    // every package its sources import is declared
+    const imported = new Set<string>();
+    for (const file of ['src/index.ts', 'src/index.test.ts', 'src/conformance.test.ts', 'vitest.config.ts']) {
+      for (const [, specifier] of readFileSync(join(dir, file), 'utf8').matchAll(/(?:from|import)\s+'([^'.][^']*)'/g)) imported.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]);
+    }
+    expect([...imported].filter((name) => !(name in pkg.devDependencies) && !(name in pkg.peerDependencies))).toEqual([]);
+    // meta.name is the package name
+    expect(readFileSync(join(dir, 'src/index.ts'), 'utf8')).toContain(`meta: { name: '${pkg.name}',`);
     const tsc = resolve(import.meta.dirname, '../../../../node_modules/typescript/bin/tsc');
+    // the typecheck `npm test` runs after the tests
+    const typecheck = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
+    expect(typecheck.stdout + typecheck.stderr).toBe('');
+    // and it builds to what it will publish: JavaScript and declarations, against core's declarations
+    // (one kind is enough: the build differs from the typecheck only in emitting)
+    if (kind !== 'unlearner') return;
     const build = spawnSync(process.execPath, [tsc, '-p', join(dir, 'tsconfig.build.json')], { encoding: 'utf8' });
     expect(build.stdout + build.stderr).toBe('');
     expect(existsSync(join(dir, 'dist/index.js')) && existsSync(join(dir, 'dist/index.d.ts'))).toBe(true);

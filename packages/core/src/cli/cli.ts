@@ -5,7 +5,7 @@
  * Exit codes: 0 success; 1 some cell failed (the others finished and are saved) or an unexpected
  * error; 2 invalid input (usage, manifest, unknown plugin, unavailable backend).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
@@ -20,6 +20,7 @@ import { planCells } from '../runner/plan.ts';
 import { formatDuration, Runner } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
+import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
 import { DEFAULT_SUMMARY_METRICS, formatSummary, selectSummaryMetrics, writeSummaryJsonl, type MetricRefLike, type SummarySelection } from '../runner/summary.ts';
@@ -46,15 +47,19 @@ Commands:
                          DIR defaults to runs/<experiment name>. Seed × attack groups run in
                          N worker processes (default: the number of cores).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
+                         It imports the plugin modules the manifest names, which runs
+                         their code: validate only manifests you trust (it is no sandbox).
   report <DIR> [--metrics a,b,...] [--markdown]
                          Tables of a finished or partial run from DIR/results.db (summary
-                         metrics, e.g. the gap to retrain, as the run's manifest chose them).
+                         metrics, e.g. the verdict against retraining, as the run's manifest chose them).
   new-plugin <kind> <name> [--out DIR]
-                         Write a working plugin package (kind: unlearner, metric, attack) with a
-                         passing test into DIR/unlearn-bench-plugin-<name> (default DIR: .).
-  list [kind] [--markdown]
+                         Write a working plugin package (kind: unlearner, metric, attack) into
+                         DIR/unlearn-bench-plugin-<name> (default DIR: .); its npm test runs its
+                         test, core's conformance suite and a typecheck.
+  list [kind] [--manifest M] [--markdown]
                          Registered plugins with their options (kind: attack, unlearner,
-                         metric, model, dataset); --markdown prints docs/plugins.md.
+                         metric, model, dataset); --manifest M adds the plugins manifest M
+                         loads; --markdown prints docs/plugins.md.
 
 Options:
   --debug                Print stack traces and debug messages.
@@ -77,6 +82,7 @@ interface ParsedArgs {
   workers?: number;
   groups?: number[];
   metrics?: string[];
+  manifest?: string;
 }
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'];
@@ -101,6 +107,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--help' || arg === '-h') parsed.help = true;
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
+    else if (arg === '--manifest' || arg.startsWith('--manifest=')) parsed.manifest = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
     else if (arg === '--metrics' || arg.startsWith('--metrics=')) {
       const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
       parsed.metrics = text.split(',').map((m) => m.trim()).filter((m) => m.length > 0);
@@ -120,6 +127,28 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else parsed.positional.push(arg);
   }
   return parsed;
+}
+
+/** `process.exit` as it was before any run (the runner turns a plugin's call of it into an error). */
+const exitProcess = process.exit.bind(process);
+
+/** The `--out` folder as given, refusing an empty one or a path to a file. */
+function outFolder(out: string | undefined): string | undefined {
+  if (out === undefined) return undefined;
+  if (out.trim() === '') throw new UsageError("--out needs a folder, got ''.");
+  if (existsSync(out) && !statSync(out).isDirectory()) throw new UsageError(`--out '${out}' is a file, not a folder. Give a folder (it is created if missing).`);
+  return out;
+}
+
+/**
+ * A reader that stops reading (`run … | head -1`) is not an error: everything is saved before the
+ * table is printed, so the rest of the output is dropped instead of crashing with EPIPE.
+ */
+function ignoreClosedPipe(sink: TextSink): void {
+  const stream = sink as { on?: (event: 'error', listener: (error: NodeJS.ErrnoException) => void) => unknown };
+  stream.on?.('error', (error) => {
+    if (error.code !== 'EPIPE') throw error;
+  });
 }
 
 function createCliLogger(stderr: TextSink, options: { debug: boolean; quiet: boolean }): Logger {
@@ -234,11 +263,22 @@ function listPlugins(registry: Registry, kindFilter: string | undefined): string
   return lines.join('\n');
 }
 
+/** What `list --manifest` prints first: the plugins the manifest loads and what each adds. */
+function manifestPluginsHeader(path: string, plugins: readonly Plugin[]): string {
+  if (plugins.length === 0) return `${path} loads no plugins beyond the built-in ones.\n\n`;
+  const lines = [`plugins loaded by ${path}:`];
+  for (const plugin of plugins) {
+    const kinds = (['attacks', 'unlearners', 'metrics', 'summaryMetrics', 'models', 'datasets'] as const).flatMap((field) => (plugin[field] ?? []).map((d) => `${plugin.meta.namespace}/${d.id}`));
+    lines.push(`  ${plugin.meta.name} ${plugin.meta.version} (namespace ${plugin.meta.namespace}): ${kinds.join(', ') || 'no contributions'}`);
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
 function countFinishedCells(experiment: Experiment, backend: string, outDir: string): number {
   if (!existsSync(join(outDir, 'results.db'))) return 0;
   const store = new ResultsStore(outDir);
   try {
-    return planCells(experiment, backend).reduce((n, g) => n + g.cells.filter((c) => store.hasCell(c.key)).length, 0);
+    return planCells(experiment, backend).reduce((n, g) => n + g.cells.filter((c) => store.hasCell(c)).length, 0);
   } finally {
     store.close();
   }
@@ -250,7 +290,7 @@ function pendingGroupIndices(experiment: Experiment, backend: string, outDir: st
   if (!existsSync(join(outDir, 'results.db'))) return groups.map((_, i) => i);
   const store = new ResultsStore(outDir);
   try {
-    return groups.flatMap((g, i) => (g.cells.some((c) => !store.hasCell(c.key)) ? [i] : []));
+    return groups.flatMap((g, i) => (g.cells.some((c) => !store.hasCell(c)) ? [i] : []));
   } finally {
     store.close();
   }
@@ -299,6 +339,7 @@ function report(
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: readonly string[], host: CliHost): Promise<number> {
   let debug = argv.includes('--debug');
+  ignoreClosedPipe(host.stdout);
   try {
     const args = parseArgs(argv);
     debug = args.debug;
@@ -314,7 +355,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
     switch (args.command) {
       case 'validate': {
         const path = requireManifestArg(args);
-        const plugins = [...host.plugins, ...(await loadManifestPlugins(path))];
+        const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn))];
         const experiment = loadManifest(path, buildRegistry(plugins));
         const groups = experiment.seeds.length * experiment.attacks.length;
         host.stdout.write(`${path}: valid (${experiment.name}; ${groups} seed × attack group(s), manifest hash ${experiment.hash.slice(0, 12)})\n`);
@@ -322,23 +363,34 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       }
       case 'list': {
         if (args.positional.length > 1) throw new UsageError(`Unexpected argument '${args.positional[1]}'.`);
-        const registry = buildRegistry(host.plugins);
+        if (args.manifest !== undefined && !existsSync(args.manifest)) throw new UsageError(`--manifest: no file '${args.manifest}'.`);
+        const loaded = args.manifest === undefined ? [] : await loadManifestPlugins(args.manifest, logger.warn);
+        const registry = buildRegistry([...host.plugins, ...loaded]);
+        if (args.manifest !== undefined && !args.markdown) host.stdout.write(manifestPluginsHeader(args.manifest, loaded));
         host.stdout.write(args.markdown ? pluginReference(registry) : listPlugins(registry, args.positional[0]));
         return 0;
       }
       case 'run': {
         const path = requireManifestArg(args);
-        const plugins = [...host.plugins, ...(await loadManifestPlugins(path))];
+        const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn))];
         const experiment = loadManifest(path, buildRegistry(plugins));
         const engine = await host.createEngine(args.backend ?? experiment.backend);
         const root = createRootContainer({ plugins, engine, logger });
-        const outDir = resolve(args.out ?? `runs/${experiment.name}`);
+        const outDir = resolve(outFolder(args.out) ?? `runs/${experiment.name}`);
         if (args.groups) {
           // A worker of a parent run: compute these groups' cells; the parent prints the table.
           // Stop if the parent goes away (even by SIGKILL), so no orphan keeps writing.
-          process.on('disconnect', () => process.exit(130));
+          process.on('disconnect', () => exitProcess(130));
           process.channel?.unref(); // the channel alone must not keep the worker alive
-          const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups });
+          // Between cells the runner yields (the disconnect handler runs); within a cell, at every
+          // training epoch, it calls this checkpoint: a parent that died has left this process to init.
+          const parentPid = Number(process.env.UNLEARN_BENCH_PARENT_PID) || process.ppid;
+          const checkpoint = () => {
+            if (process.ppid === parentPid) return;
+            host.stderr.write(`the parent run (process ${parentPid}) is gone; this worker stops (its finished cells are saved)\n`);
+            exitProcess(130);
+          };
+          const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint });
           for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
           return summary.failures.length > 0 ? 1 : 0;
         }
@@ -353,18 +405,24 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         logger.info(`backend: ${engine.backend} (${engine.reason})`);
         logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
+        const lock = lockFolder(outDir); // the workers run under the parent's lock
         if (experiment.model.definition.createFeaturizer) {
           logger.info(`featurizing the texts once with ${experiment.model.use} before starting the workers (they read its cache)`);
-          await root.resolve(Runner).prepare(experiment);
+          await root.resolve(Runner).prepare(experiment).catch((error: unknown) => {
+            lock.release();
+            throw error;
+          });
         }
-        const codes = await runWorkers(
+        root.resolve(Runner).writeRunInfo(experiment, outDir); // once, here: workers do not write it
+        // Round-robin over the unfinished groups only, fixed here so no group is left out.
+        const assignments = Array.from({ length: workers }, (_, w) => pending.filter((_, j) => j % workers === w));
+        const exits = await runWorkers(
           {
             binPath: host.binPath,
             manifestPath: resolve(path),
             outDir,
             backend: engine.backend,
-            // Round-robin over the unfinished groups only, fixed here so no group is left out.
-            assignments: Array.from({ length: workers }, (_, w) => pending.filter((_, j) => j % workers === w)),
+            assignments,
             debug: args.debug,
             quiet: args.quiet,
           },
@@ -372,10 +430,20 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         );
         const store = new ResultsStore(outDir);
         try {
-          const keys = new Set(planCells(experiment, engine.backend).flatMap((g) => g.cells.map((c) => c.key)));
+          const plan = planCells(experiment, engine.backend);
+          const cells = plan.flatMap((g) => g.cells);
+          const codes = exits.map((e) => e.code);
+          const failedIn = (groupKey: string) => {
+            const w = assignments.findIndex((groups) => groups.some((i) => plan[i].key === groupKey));
+            const signal = exits[w]?.signal;
+            return signal ? `worker ${w + 1} was killed (${signal}) before finishing it; rerun to finish it` : 'failed in a worker (see its messages above)';
+          };
+          const keys = new Set(cells.filter((c) => store.hasCell(c)).map((c) => c.key));
           const records = store.records().filter((r) => keys.has(r.cell));
-          const finished = new Set(records.map((r) => r.cell)).size;
-          const failures = [...keys].filter((key) => !store.hasCell(key)).map((cell) => ({ cell, message: 'failed in a worker (see its messages above)' }));
+          const finished = keys.size;
+          const failures = cells.filter((c) => !keys.has(c.key)).map((c) => ({ cell: c.key, message: failedIn(c.groupKey) }));
+          // The workers printed their own failures; a killed worker could not.
+          for (const f of failures) if (f.message.startsWith('worker ')) host.stderr.write(`failed: ${f.cell}: ${f.message}\n`);
           const resultsPath = store.exportJsonl();
           const summaries = selectSummaryMetrics(experiment.metrics, root.resolve<Registry>(REGISTRY), experiment.name);
           writeSummaryJsonl(outDir, records, summaries);
@@ -384,6 +452,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           return codes.some((c) => c === 2) ? 2 : Math.max(code, codes.some((c) => c !== 0) ? 1 : 0);
         } finally {
           store.close();
+          lock.release();
         }
       }
       case 'report': {
@@ -393,6 +462,9 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const store = new ResultsStore(dir);
         try {
           const records = store.records();
+          const failed = store.unfinishedFailures();
+          for (const failure of failed) host.stderr.write(`failed (not finished): ${failure.cell}: ${failure.message}\n`);
+          if (records.length === 0) throw new UsageError(`No finished cell in '${dir}'${failed.length > 0 ? ` (${failed.length} failed, listed above)` : ''}. Run its manifest with --out ${dir} to compute them.`);
           const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
           if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
           const summaries = reportSummaries(dir, buildRegistry(host.plugins), host.stderr);
@@ -406,7 +478,9 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const [kind, name, ...extra] = args.positional;
         if (!kind || !name || extra.length > 0) throw new UsageError('Usage: unlearn-bench new-plugin <unlearner|metric|attack> <name> [--out DIR]');
         const dir = scaffoldPlugin(kind, name, args.out ?? '.');
-        host.stdout.write(`Created ${dir}\nNext: cd into it, npm install (with @unlearn-bench/core available), npm test; then name it in a manifest's "plugins".\n`);
+        host.stdout.write(
+          `Created ${dir}\nNext: cd into it and install core and the CLI: 'npm install' once @unlearn-bench/core is on npm; until then, from a checkout, as docs/PLUGINS.md §1 says ('npm install -D <checkout tarballs>'). Then 'npm test', and name it in a manifest's "plugins".\n`,
+        );
         return 0;
       }
       default:
@@ -417,7 +491,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       error instanceof InvalidManifestError ||
       error instanceof UsageError ||
       error instanceof EngineError ||
-      (error instanceof UnlearnBenchError && ['UB_UNKNOWN_PLUGIN', 'UB_INVALID_PLUGIN', 'UB_DUPLICATE_PLUGIN'].includes(error.code));
+      (error instanceof UnlearnBenchError && ['UB_UNKNOWN_PLUGIN', 'UB_INVALID_PLUGIN', 'UB_DUPLICATE_PLUGIN', 'UB_FOLDER_LOCKED'].includes(error.code));
     const message = error instanceof Error ? error.message : String(error);
     host.stderr.write(`error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) host.stderr.write(`${error.stack}\n`);

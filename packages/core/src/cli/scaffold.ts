@@ -1,11 +1,21 @@
 /**
  * `unlearn-bench new-plugin <kind> <name>`: writes a working plugin package (one contribution of
- * the kind, a test that passes, a README) that depends only on @unlearn-bench/core.
+ * the kind, a behaviour test, the kind's conformance suite, a README) that depends only on
+ * @unlearn-bench/core. `npm test` runs the tests and a typecheck; every import is declared.
  */
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../errors.ts';
 import { API_VERSION } from '../plugin/types.ts';
+
+/** Core's own package.json (the same relative path from src/cli and dist/cli). */
+const CORE = createRequire(import.meta.url)('../../package.json') as { version: string; dependencies: Record<string, string>; peerDependencies?: Record<string, string> };
+/**
+ * The TF.js version core pins. The generated package's development copies of tfjs-core and
+ * tfjs-backend-cpu pin the same one, so npm keeps a single tfjs-core in its tree.
+ */
+const TFJS_VERSION = CORE.dependencies['@tensorflow/tfjs-core'];
 
 /** Kinds the scaffold can write. */
 export const SCAFFOLD_KINDS = ['unlearner', 'metric', 'attack'] as const;
@@ -58,7 +68,7 @@ export const unlearner = defineUnlearner<Options>({
 });
 
 export default definePlugin({
-  meta: { name: '${namespace}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
+  meta: { name: 'unlearn-bench-plugin-${id}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
   unlearners: [unlearner],
 });
 `;
@@ -81,7 +91,7 @@ export const metric = defineMetric<Record<string, never>>({
 });
 
 export default definePlugin({
-  meta: { name: '${namespace}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
+  meta: { name: 'unlearn-bench-plugin-${id}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
   metrics: [metric],
 });
 `;
@@ -125,7 +135,7 @@ export const attack = defineAttack<Options>({
 });
 
 export default definePlugin({
-  meta: { name: '${namespace}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
+  meta: { name: 'unlearn-bench-plugin-${id}', version: '0.1.0', namespace: '${namespace}', apiVersion: API_VERSION },
   attacks: [attack],
 });
 `;
@@ -133,12 +143,13 @@ export default definePlugin({
 
 function testSource(kind: ScaffoldKind, id: string, namespace: string): string {
   const coreImports = { unlearner: 'createRng', metric: 'Artifacts, createBudgetMeter, createRng, trainSgd', attack: '' }[kind];
+  const contribution = { unlearner: 'unlearner', metric: 'metric', attack: 'attack' }[kind];
   const common = `import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { ${coreImports ? `${coreImports}, ` : ''}type DatasetSplit } from '@unlearn-bench/core';
 import { blobsDataset, createTestContext, linearModel } from '@unlearn-bench/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
-import plugin from './index.ts';
+import { ${contribution} } from './index.ts';
 
 const training = { epochs: 5, batchSize: 16, learningRate: 0.1, momentum: 0.9, weightDecay: 0 };
 let data: DatasetSplit;
@@ -153,14 +164,14 @@ const factory = () => linearModel.create({}, { inputShape: [8], numClasses: 4 },
   if (kind === 'unlearner') {
     return `${common}
 describe('${namespace}/${id}', () => {
-  it('returns a new model, stays within its budget and leaves the input untouched', async () => {
+  it('returns a new model, spends its whole budget and leaves the input untouched', async () => {
     const model = factory().build(createRng(2));
     const before = model.getWeights();
     const ctx = createTestContext(3, 100);
-    const worker = plugin.unlearners![0].create({ lrScale: 1 } as never, ctx);
+    const worker = unlearner.create({ lrScale: 1 }, ctx);
     const result = await worker.unlearn({ model, forget: data.test, retain: data.train, training, models: factory() });
     expect(result).not.toBe(model);
-    expect(ctx.meter.used).toBeLessThanOrEqual(100);
+    expect(ctx.meter.used).toBe(100);
     expect(model.getWeights()).toEqual(before);
     result.dispose();
     model.dispose();
@@ -175,9 +186,9 @@ describe('${namespace}/${id}', () => {
     const trained = factory().build(createRng(2));
     trainSgd(trained, data.train, { ...training, rng: createRng(3), meter: createBudgetMeter() });
     const untrained = factory().build(createRng(4));
-    const metric = plugin.metrics![0].create({} as never, createTestContext());
+    const worker = metric.create({}, createTestContext());
     const value = async (model: typeof trained) => {
-      const result = await metric.compute({
+      const result = await worker.compute({
         model, role: 'poisoned', data, clean: data.train, poisons: data.train, artifacts: new Artifacts(),
         references: { poisoned: model, retrained: model }, cost: { examples: 0, seconds: 0, retrainExamples: 1, retrainSeconds: 1 },
       });
@@ -194,7 +205,7 @@ describe('${namespace}/${id}', () => {
   return `${common}
 describe('${namespace}/${id}', () => {
   it('splits the training set into clean points and relabelled poisons', async () => {
-    const result = await plugin.attacks![0].create({ count: 20, target: 1 } as never, createTestContext(5)).poison({ data, models: factory(), training });
+    const result = await attack.create({ count: 20, target: 1 }, createTestContext(5)).poison({ data, models: factory(), training });
     expect(result.poisons.count).toBe(20);
     expect(result.clean.count).toBe(data.train.count - 20);
     expect([...result.poisons.labels].every((y) => y === 1)).toBe(true);
@@ -203,18 +214,43 @@ describe('${namespace}/${id}', () => {
 `;
 }
 
+/** The conformance suite of the kind, run with options (core's contract every built-in passes). */
+function conformanceSource(kind: ScaffoldKind): string {
+  const call = {
+    unlearner: 'describeUnlearnerConformance(unlearner, { options: { lrScale: 2 } });',
+    metric: 'describeMetricConformance(metric);',
+    attack: 'describeAttackConformance(attack, { options: { count: 10, target: 1 } });',
+  }[kind];
+  const suite = { unlearner: 'describeUnlearnerConformance', metric: 'describeMetricConformance', attack: 'describeAttackConformance' }[kind];
+  return `// The contract every built-in ${kind} passes (options schema, determinism, no tensor leaks${kind === 'unlearner' ? ', the budget as the runner counts it' : ''}, …).
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { ${suite} } from '@unlearn-bench/core/testing';
+import { beforeAll } from 'vitest';
+import { ${kind} } from './index.ts';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+${call}
+`;
+}
+
 /** Writes the package; returns its folder. Refuses to overwrite an existing folder. */
 export function scaffoldPlugin(kind: string, name: string, parent: string): string {
   if (!SCAFFOLD_KINDS.includes(kind as ScaffoldKind)) throw new UsageError(`new-plugin: kind must be one of ${SCAFFOLD_KINDS.join(', ')}, got '${kind}'.`);
   if (!NAME.test(name)) throw new UsageError(`new-plugin: name must be kebab-case (e.g. 'my-method'), got '${name}'.`);
-  const dir = resolve(parent, `unlearn-bench-plugin-${name}`);
+  const packageName = `unlearn-bench-plugin-${name}`;
+  const dir = resolve(parent, packageName);
   if (existsSync(dir)) throw new UsageError(`new-plugin: ${dir} already exists.`);
   const namespace = name;
   mkdirSync(join(dir, 'src'), { recursive: true });
+  const coreRange = `^${CORE.version}`;
   const files: Record<string, string> = {
     'package.json': `${JSON.stringify(
       {
-        name: `unlearn-bench-plugin-${name}`,
+        name: packageName,
         version: '0.1.0',
         description: `An unlearn-bench ${kind} plugin.`,
         type: 'module',
@@ -223,10 +259,21 @@ export function scaffoldPlugin(kind: string, name: string, parent: string): stri
         exports: { '.': { '@unlearn-bench/source': './src/index.ts', types: './dist/index.d.ts', default: './dist/index.js' } },
         types: './dist/index.d.ts',
         files: ['dist', 'README.md'],
-        scripts: { build: 'tsc -p tsconfig.build.json', prepack: 'npm run build', test: 'vitest run' },
+        scripts: { build: 'tsc -p tsconfig.build.json', prepack: 'npm run build', test: 'vitest run && npm run typecheck', typecheck: 'tsc -p tsconfig.json' },
         keywords: ['unlearn-bench-plugin'],
-        peerDependencies: { '@unlearn-bench/core': '^0.1.0', '@tensorflow/tfjs-core': '^4.22.0' },
-        devDependencies: { typescript: '^5.9.3', vitest: '^4.1.12', '@types/node': '^20.19.43' },
+        // The host's single copy of core and TF.js is used (docs/PLUGINS.md §1 and §7).
+        peerDependencies: { '@unlearn-bench/core': coreRange, '@tensorflow/tfjs-core': `^${TFJS_VERSION}` },
+        // Development copies: core and the CLI to test and run manifests; TF.js pinned to core's
+        // version so that npm installs one tfjs-core.
+        devDependencies: {
+          '@tensorflow/tfjs-backend-cpu': TFJS_VERSION,
+          '@tensorflow/tfjs-core': TFJS_VERSION,
+          '@types/node': '^20.19.43',
+          '@unlearn-bench/cli': coreRange,
+          '@unlearn-bench/core': coreRange,
+          typescript: '^5.9.3',
+          vitest: CORE.peerDependencies?.vitest ?? '^4.1.12',
+        },
       },
       null,
       2,
@@ -264,7 +311,8 @@ export function scaffoldPlugin(kind: string, name: string, parent: string): stri
     'vitest.config.ts': `import { defineConfig } from 'vitest/config';\n\n// Separate processes suit TF.js's global engine; training in tests can take a while.\nexport default defineConfig({ test: { include: ['src/**/*.test.ts'], pool: 'forks', testTimeout: 120_000 } });\n`,
     'src/index.ts': source(kind as ScaffoldKind, name, namespace),
     'src/index.test.ts': testSource(kind as ScaffoldKind, name, namespace),
-    'README.md': `# unlearn-bench-plugin-${name}\n\nAn unlearn-bench ${kind} (\`${namespace}/${name}\`, plugin API ${API_VERSION}).\n\nUse it from a manifest:\n\n\`\`\`json\n{ "plugins": ["unlearn-bench-plugin-${name}"] }\n\`\`\`\n\nTest it with \`npm test\`. While you develop, unlearn-bench loads \`src/\` directly (the \`@unlearn-bench/source\` export condition). \`npm pack\` and \`npm publish\` compile it to \`dist/\` (JavaScript and declarations) first, and only \`dist/\` is published.\n`,
+    'src/conformance.test.ts': conformanceSource(kind as ScaffoldKind),
+    'README.md': `# ${packageName}\n\nAn unlearn-bench ${kind} (\`${namespace}/${name}\`, plugin API ${API_VERSION}).\n\nUse it from a manifest:\n\n\`\`\`json\n{ "plugins": ["${packageName}"] }\n\`\`\`\n\n\`npm test\` runs its tests, core's conformance suite for ${kind}s, and a typecheck. Until @unlearn-bench/core is on npm, install core and the CLI from a checkout first (docs/PLUGINS.md §1). While you develop, unlearn-bench loads \`src/\` directly (the \`@unlearn-bench/source\` export condition). \`npm pack\` and \`npm publish\` compile it to \`dist/\` (JavaScript and declarations) first, and only \`dist/\` is published.\n`,
   };
   for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, file), content);
   return dir;

@@ -29,6 +29,7 @@ import {
   type ConformanceGroup,
   type ConformanceModelChoice,
   type ConformanceProblem,
+  type ConformanceRunOptions,
 } from './conformance-common.ts';
 import { blobsDataset, createTestContext } from './index.ts';
 
@@ -45,7 +46,7 @@ export interface AttackConformanceOptions<O> {
   /** Name of the suite in the test report. @default the id, followed by the options if given */
   readonly title?: string;
   /** Options to run with; the schema's defaults fill the rest. @default {} */
-  readonly options?: Partial<O>;
+  readonly options?: ConformanceRunOptions<O>;
   /**
    * Makes the data to poison (called once per suite). @default testing/blobs, 200 training and 40
    * test points in 8 dimensions, 4 classes

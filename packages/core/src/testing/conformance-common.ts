@@ -14,6 +14,13 @@ import { formatAjvErrors, getOrCreateValidator } from '../plugin/ajv.ts';
 import type { ContributionBase, ModelDefinition, ModelFactory, ModelShape, TrainingRecipe } from '../plugin/types.ts';
 import { createTestContext, linearModel, mlpTestModel } from './index.ts';
 
+/**
+ * The options a conformance run takes for a definition whose options type is `O`: part of `O`, or,
+ * when TypeScript knows no options type (`never`, as for `plugin.unlearners[0]` of a plugin), any
+ * options object. The options schema checks them when the suite runs either way.
+ */
+export type ConformanceRunOptions<O> = [O] extends [never] ? Readonly<Record<string, unknown>> : Partial<O>;
+
 /** A broken rule of a contribution's contract, thrown by a check. */
 export class ConformanceError extends Error {
   override readonly name = 'ConformanceError';

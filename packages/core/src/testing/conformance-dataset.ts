@@ -21,6 +21,7 @@ import {
   validOptions,
   type ConformanceGroup,
   type ConformanceProblem,
+  type ConformanceRunOptions,
 } from './conformance-common.ts';
 import { createTestContext } from './index.ts';
 
@@ -29,7 +30,7 @@ export interface DatasetConformanceOptions<O> {
   /** Name of the suite in the test report. @default the id, followed by the options if given */
   readonly title?: string;
   /** Options to load with (keep them small); the schema's defaults fill the rest. @default {} */
-  readonly options?: Partial<O>;
+  readonly options?: ConformanceRunOptions<O>;
 }
 
 /** Defines a vitest suite checking that `definition` honours the dataset contract. */

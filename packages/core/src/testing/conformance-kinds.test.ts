@@ -6,11 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Artifacts } from '../artifacts.ts';
+import { createBudgetMeter } from '../budget.ts';
 import { createExamples, selectExamples, splitIndices, type DatasetSplit } from '../data.ts';
 import type { ClassifierModel } from '../model.ts';
 import { defineAttack, defineDataset, defineMetric, defineModel, defineUnlearner } from '../plugin/define.ts';
 import type { AttackDefinition, MetricDefinition, ModelDefinition, OptionsSchema } from '../plugin/types.ts';
-import { accuracy } from '../training.ts';
+import { accuracy, trainSgd } from '../training.ts';
 import { checkUnlearner } from './conformance.ts';
 import { checkAttack } from './conformance-attack.ts';
 import type { ConformanceProblem } from './conformance-common.ts';
@@ -48,6 +49,40 @@ describe('the unlearner suite as plain checks', () => {
     const inPlace = await checkUnlearner(unlearner({ inPlace: true }), { models: ['linear'] });
     expect(inPlace.find((p) => p.check === 'returns a new model and leaves the given one bit-identical')?.message).toMatch(/given model's weights changed/);
     expect(failed(await checkUnlearner(unlearner({ layers: true }), { models: ['linear'] }))).toEqual(['uses only the capabilities it declares in requires']);
+  });
+});
+
+describe('the unlearner suite counts compute itself', () => {
+  /** Fine-tunes a clone on the retain set for `factor` × the budget, spending on `meter` ('ctx' or a private one). */
+  const fineTune = (factor: number, meter: 'ctx' | 'private') =>
+    defineUnlearner<Record<string, never>>({
+      id: 'fine-tune',
+      description: 'Fine-tunes a clone (conformance self-test).',
+      requires: ['parameters'],
+      optionsSchema: NO_OPTIONS,
+      create(_options, ctx) {
+        return {
+          unlearn({ model, retain, training }) {
+            const copy = model.clone();
+            const budget = Math.floor(factor * ctx.meter.remaining);
+            trainSgd(copy, retain, { ...training, epochs: 100, maxExamples: budget, rng: ctx.rng, meter: meter === 'ctx' ? ctx.meter : createBudgetMeter() });
+            return copy;
+          },
+        };
+      },
+    });
+
+  it('passes an honest unlearner and fails one that trains 10× its budget on a private createBudgetMeter()', async () => {
+    expect(await checkUnlearner(fineTune(1, 'ctx'), { models: ['linear'] })).toEqual([]);
+    const cheat = await checkUnlearner(fineTune(10, 'private'), { models: ['linear'] });
+    expect(cheat.map((p) => `${p.check}: ${p.message}`)).toMatchInlineSnapshot(`
+      [
+        "stays within its budget: the runner counted 1140 examples through forward+backward passes of the model it was given (and its clones), over the budget of 114 (every example whose loss is differentiated through the model counts 1)",
+        "spends on ctx.meter every example it differentiates (no hidden compute): the runner counted 1140 examples through forward+backward passes of the model it was given (and its clones), but ctx.meter reports 0: spend every such example on ctx.meter (every example whose loss is differentiated through the model counts 1)",
+      ]
+    `);
+    // Within the budget but not on ctx.meter: hidden compute still fails.
+    expect(failed(await checkUnlearner(fineTune(1, 'private'), { models: ['linear'] }))).toEqual(['spends on ctx.meter every example it differentiates (no hidden compute)']);
   });
 });
 

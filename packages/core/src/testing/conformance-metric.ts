@@ -31,6 +31,7 @@ import {
   type ConformanceGroup,
   type ConformanceModelChoice,
   type ConformanceProblem,
+  type ConformanceRunOptions,
 } from './conformance-common.ts';
 import { createTestContext } from './index.ts';
 
@@ -45,7 +46,7 @@ export interface MetricConformanceOptions<O> {
   /** Name of the suite in the test report. @default the id, followed by the options if given */
   readonly title?: string;
   /** Options to run with; the schema's defaults fill the rest. @default {} */
-  readonly options?: Partial<O>;
+  readonly options?: ConformanceRunOptions<O>;
   /**
    * The attack that makes the cell's poisons and artifacts (e.g. `core/gaussian` for a metric that
    * reads GAUSSIAN_NOISE). @default 20 training points with their label shifted y → y+1, no artifacts

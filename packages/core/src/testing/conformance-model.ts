@@ -23,6 +23,7 @@ import {
   validOptions,
   type ConformanceGroup,
   type ConformanceProblem,
+  type ConformanceRunOptions,
 } from './conformance-common.ts';
 import { createTestContext } from './index.ts';
 
@@ -31,7 +32,7 @@ export interface ModelConformanceOptions<O> {
   /** Name of the suite in the test report. @default the id, followed by the options if given */
   readonly title?: string;
   /** Options to run with; the schema's defaults fill the rest. @default {} */
-  readonly options?: Partial<O>;
+  readonly options?: ConformanceRunOptions<O>;
   /** Shape the factory is created for. @default { inputShape: [8], numClasses: 4 } */
   readonly shape?: ModelShape;
   /** Texts for the featurizer checks (models with `createFeaturizer`). @default four short sentences */

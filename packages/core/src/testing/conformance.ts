@@ -2,7 +2,9 @@
  * The conformance suite every unlearner runs (built-in or plugin), in the spirit of ESLint's
  * RuleTester: the options schema compiles with core's shared ajv, defaults validate, a bad option
  * fails with a readable message, the same seed gives the same weights, no tensor leaks, the budget
- * is honoured, the given model is left alone, and only the capabilities in `requires` are used.
+ * is honoured (by ctx.meter and by the runner's own count of the examples differentiated through the
+ * model and its clones, which ctx.meter must not fall short of), the given model is left alone, and
+ * only the capabilities in `requires` are used.
  * The checks are plain functions (`unlearnerConformanceGroups`), so `checkUnlearner` can run them
  * outside vitest and return the problems found. Vitest is a peer dependency of this module.
  */
@@ -12,6 +14,7 @@ import { concatExamples, selectExamples, type DatasetSplit, type Examples } from
 import type { ClassifierModel } from '../model.ts';
 import type { ModelDefinition, ModelFactory, TrainingRecipe, UnlearnerDefinition } from '../plugin/types.ts';
 import { createRng } from '../rng.ts';
+import { computeProblem, createComputeCounter } from '../runner/metered-model.ts';
 import { trainSgd } from '../training.ts';
 import {
   ConformanceError,
@@ -27,6 +30,7 @@ import {
   type ConformanceGroup,
   type ConformanceModel,
   type ConformanceProblem,
+  type ConformanceRunOptions,
 } from './conformance-common.ts';
 import { blobsDataset, createTestContext, linearModel, mlpTestModel } from './index.ts';
 
@@ -35,7 +39,7 @@ export type { ConformanceModel } from './conformance-common.ts';
 /** How `describeUnlearnerConformance` exercises an unlearner. */
 export interface UnlearnerConformanceOptions<O> {
   /** Options to run with; the schema's defaults fill the rest. @default {} */
-  readonly options?: Partial<O>;
+  readonly options?: ConformanceRunOptions<O>;
   /** Budget as a fraction of the retrained model's examples. @default 0.1 */
   readonly budget?: number;
   /** Testing-kit models to run on: softmax regression and a 2-layer MLP. @default ['linear', 'mlp'] */
@@ -74,12 +78,15 @@ export function unlearnerConformanceGroups<O>(definition: UnlearnerDefinition<O>
     let fixture: Fixture | undefined;
     const run = (seed: number, model: ClassifierModel = fixture!.poisoned) => {
       const current = fixture!;
-      const ctx = definition.reference === 'retrained' ? createTestContext(seed) : createTestContext(seed, current.limit);
+      const ctx = definition.reference === 'retrained' || definition.budget === 'unlimited' ? createTestContext(seed) : createTestContext(seed, current.limit);
       const worker = definition.create(validOptions<O>(definition, conformance.options), ctx);
-      const result = worker.unlearn({ model, forget: current.forget, retain: current.retain, training: TRAINING, models: current.factory });
-      if (result instanceof Promise) throw new Error('conformance runs synchronous unlearners only; await support is not implemented');
+      // As in the runner: the examples differentiated through the model and its clones are counted.
+      const counter = createComputeCounter();
+      const returned = counter.run(() => worker.unlearn({ model: counter.model(model), forget: current.forget, retain: current.retain, training: TRAINING, models: counter.factory(current.factory) }));
+      if (returned instanceof Promise) throw new Error('conformance runs synchronous unlearners only; await support is not implemented');
+      const result = counter.unwrap(returned);
       if (result === model) throw new ConformanceError(`${definition.id} returned the model it was given; return a new model (e.g. model.clone())`);
-      return { ctx, worker, result };
+      return { ctx, worker, result, counted: counter.examples };
     };
     groups.push({
       title: `${id}: contract on the ${modelKind} testing model`,
@@ -127,12 +134,24 @@ export function unlearnerConformanceGroups<O>(definition: UnlearnerDefinition<O>
         },
         {
           name: 'stays within its budget',
-          skip: definition.reference === 'retrained' ? 'the retrained reference is exempt from the budget' : undefined,
+          skip: definition.reference === 'retrained' ? 'the retrained reference is exempt from the budget' : definition.budget === 'unlimited' ? 'an unbudgeted reference row is exempt from the budget' : undefined,
           run() {
-            const { ctx, result, worker } = run(14);
+            const { ctx, result, worker, counted } = run(14);
             ensure(ctx.meter.used <= 1.05 * fixture!.limit, `used ${ctx.meter.used} examples, over the budget of ${fixture!.limit} (+5%)`);
             result.dispose();
             worker.dispose?.();
+            const over = computeProblem(counted, Number.POSITIVE_INFINITY, fixture!.limit);
+            ensure(over === undefined, over ?? '');
+          },
+        },
+        {
+          name: 'spends on ctx.meter every example it differentiates (no hidden compute)',
+          run() {
+            const { ctx, result, worker, counted } = run(16);
+            result.dispose();
+            worker.dispose?.();
+            const hidden = computeProblem(counted, ctx.meter.used, Number.POSITIVE_INFINITY);
+            ensure(hidden === undefined, hidden ?? '');
           },
         },
         {

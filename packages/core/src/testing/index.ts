@@ -237,4 +237,4 @@ export type { ModelConformanceOptions } from './conformance-model.ts';
 export { describeDatasetConformance, checkDataset, datasetConformanceGroups } from './conformance-dataset.ts';
 export type { DatasetConformanceOptions } from './conformance-dataset.ts';
 export { ConformanceError, RestrictedModel, describeGroups, runGroups } from './conformance-common.ts';
-export type { ConformanceCheck, ConformanceGroup, ConformanceModel, ConformanceModelChoice, ConformanceProblem } from './conformance-common.ts';
+export type { ConformanceCheck, ConformanceGroup, ConformanceModel, ConformanceModelChoice, ConformanceProblem, ConformanceRunOptions } from './conformance-common.ts';
