@@ -69,6 +69,7 @@ export type {
   UnlearnerDefinition,
   MetricDefinition,
   SeedAggregate,
+  ResultSpec,
   SummaryInput,
   SummaryFields,
   SummaryCell,
@@ -89,13 +90,17 @@ export {
   crossEntropy,
   crossEntropyPerExample,
   trainSgd,
+  plannedSteps,
   mapBatches,
   predictClasses,
+  hasNonFinitePrediction,
   accuracy,
   perExampleLoss,
   inputGradients,
 } from './training.ts';
 export type { SgdOptions, TrainReport } from './training.ts';
+export { createOptimizer, scheduledLearningRate, trainingRecipeIssues } from './optimizers.ts';
+export type { Optimizer, OptimizerName, OptimizerRecipe, OptimizerHorizon, LearningRateSchedule, StepExtras } from './optimizers.ts';
 
 export { Registry } from './plugin/registry.ts';
 export type { RegistryEntry, DefinitionOf } from './plugin/registry.ts';

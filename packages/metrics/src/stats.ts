@@ -1,4 +1,6 @@
 /** Normal-distribution helpers for test statistics. */
+import studentCdf from '@stdlib/stats-base-dists-t-cdf';
+import studentQuantile from '@stdlib/stats-base-dists-t-quantile';
 
 /** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7). */
 export function erfc(x: number): number {
@@ -58,4 +60,154 @@ export function meanStd(values: ArrayLike<number>): { mean: number; std: number 
   let squares = 0;
   for (let i = 0; i < n; i++) squares += (values[i] - mean) ** 2;
   return { mean, std: n > 1 ? Math.sqrt(squares / (n - 1)) : Number.NaN };
+}
+
+/** Below this relative size a standard deviation is treated as 0 (rounding noise of equal values). */
+const RELATIVE_SD_TOLERANCE = 1e-9;
+
+/** Student t CDF with `df` degrees of freedom (@stdlib). */
+export function tCdf(x: number, df: number): number {
+  return studentCdf(x, df);
+}
+
+/** Student t quantile with `df` degrees of freedom (@stdlib). */
+export function tQuantile(p: number, df: number): number {
+  return studentQuantile(p, df);
+}
+
+/** A paired comparison of per-seed differences d = model − reference, against 0 and against ±margin. */
+export interface PairedTest {
+  /** Pairs with a value on both sides. */
+  readonly n: number;
+  readonly mean: number;
+  /** Sample standard deviation of the differences (0 when below rounding noise). */
+  readonly sd: number;
+  readonly df: number;
+  /** Two-sided p of the paired t-test of mean difference 0 (NaN for n < 2). */
+  readonly p: number;
+  /** 95% t-interval of the mean difference. */
+  readonly ci95: readonly [number, number];
+  /** 90% t-interval of the mean difference (the TOST interval at α = 0.05). */
+  readonly ci90: readonly [number, number];
+  /** p of the two one-sided tests (TOST) of |mean difference| ≥ margin; NaN without a margin. */
+  readonly tostP: number;
+}
+
+/**
+ * Paired t-test (two-sided) of the mean of `differences` against 0, and Schuirmann's two one-sided
+ * tests (TOST) against ±`margin`: equivalence at level α holds iff `tostP < α`, i.e. iff the
+ * (1 − 2α) t-interval lies inside (−margin, margin). Differences whose spread is rounding noise
+ * give p = 0 (or 1 for a zero mean) and a point interval.
+ */
+export function pairedTTest(differences: readonly number[], margin?: number): PairedTest {
+  const n = differences.length;
+  const none = [Number.NaN, Number.NaN] as const;
+  if (n < 2) return { n, mean: n === 1 ? differences[0] : Number.NaN, sd: Number.NaN, df: n - 1, p: Number.NaN, ci95: none, ci90: none, tostP: Number.NaN };
+  const { mean, std } = meanStd(differences);
+  const df = n - 1;
+  const sd = std <= RELATIVE_SD_TOLERANCE * Math.max(1, Math.abs(mean)) ? 0 : std;
+  if (sd === 0) {
+    const zero = Math.abs(mean) <= RELATIVE_SD_TOLERANCE;
+    const tostP = margin === undefined ? Number.NaN : Math.abs(mean) < margin ? 0 : 1;
+    return { n, mean, sd, df, p: zero ? 1 : 0, ci95: [mean, mean], ci90: [mean, mean], tostP };
+  }
+  const se = sd / Math.sqrt(n);
+  const p = Math.min(1, 2 * tCdf(-Math.abs(mean / se), df));
+  const h95 = tQuantile(0.975, df) * se;
+  const h90 = tQuantile(0.95, df) * se;
+  let tostP = Number.NaN;
+  if (margin !== undefined) {
+    const above = 1 - tCdf((mean + margin) / se, df); // H0: mean ≤ −margin
+    const below = tCdf((mean - margin) / se, df); // H0: mean ≥ +margin
+    tostP = Math.max(above, below);
+  }
+  return { n, mean, sd, df, p, ci95: [mean - h95, mean + h95], ci90: [mean - h90, mean + h90], tostP };
+}
+
+/**
+ * Holm's step-down adjustment of p-values (controls the family-wise error rate at α when adjusted
+ * p < α); NaN entries are left out of the family and stay NaN.
+ */
+export function holmAdjust(pValues: readonly number[]): number[] {
+  const order = pValues.map((p, i) => [p, i] as const).filter(([p]) => Number.isFinite(p)).sort((a, b) => a[0] - b[0]);
+  const m = order.length;
+  const adjusted = pValues.map(() => Number.NaN);
+  let running = 0;
+  order.forEach(([p, i], rank) => {
+    running = Math.max(running, Math.min(1, (m - rank) * p));
+    adjusted[i] = running;
+  });
+  return adjusted;
+}
+
+/**
+ * Benjamini–Hochberg step-up adjustment (controls the false discovery rate at α when adjusted
+ * p < α, for independent or positively dependent tests); NaN entries are left out.
+ */
+export function benjaminiHochbergAdjust(pValues: readonly number[]): number[] {
+  const order = pValues.map((p, i) => [p, i] as const).filter(([p]) => Number.isFinite(p)).sort((a, b) => a[0] - b[0]);
+  const m = order.length;
+  const adjusted = pValues.map(() => Number.NaN);
+  let running = 1;
+  for (let rank = m - 1; rank >= 0; rank--) {
+    const [p, i] = order[rank];
+    running = Math.min(running, Math.min(1, (m * p) / (rank + 1)));
+    adjusted[i] = running;
+  }
+  return adjusted;
+}
+
+/** Per-seed summary of per-unit scores (GUS details). */
+export interface ScoreSummary {
+  readonly mean: number;
+  readonly std: number;
+  readonly k: number;
+}
+
+/** Per-unit scores of several seeds pooled: the test of "mean 0" against their exact N(0, 1) null. */
+export interface PooledScores {
+  /** Scores in all. */
+  readonly k: number;
+  /** Mean score over all of them. */
+  readonly mean: number;
+  /** Pooled sample standard deviation (within and between seeds). */
+  readonly sd: number;
+  /** z = √k · mean: N(0, 1) exactly when every score is N(0, 1) and independent. */
+  readonly z: number;
+  /** One-sided p of a negative mean (the poison remembered): Φ(z). */
+  readonly pRemembered: number;
+  /** One-sided p of a positive mean (overshoot, pushed past a clean model): 1 − Φ(z). */
+  readonly pOvershoot: number;
+  /** 95% interval of the mean (normal, with the pooled sd). */
+  readonly ci95: readonly [number, number];
+  /** 90% interval of the mean (the TOST interval at α = 0.05). */
+  readonly ci90: readonly [number, number];
+}
+
+/** Pools the per-seed score summaries `parts` (seeds without scores left out). */
+export function poolScores(parts: readonly ScoreSummary[]): PooledScores {
+  const used = parts.filter((p) => p.k > 0 && Number.isFinite(p.mean));
+  const k = used.reduce((a, p) => a + p.k, 0);
+  const none = [Number.NaN, Number.NaN] as const;
+  if (k === 0) return { k, mean: Number.NaN, sd: Number.NaN, z: Number.NaN, pRemembered: Number.NaN, pOvershoot: Number.NaN, ci95: none, ci90: none };
+  const mean = used.reduce((a, p) => a + p.k * p.mean, 0) / k;
+  const squares = used.reduce((a, p) => a + (p.k > 1 && Number.isFinite(p.std) ? (p.k - 1) * p.std * p.std : 0) + p.k * (p.mean - mean) ** 2, 0);
+  const sd = k > 1 ? Math.sqrt(squares / (k - 1)) : Number.NaN;
+  const z = Math.sqrt(k) * mean;
+  const se = sd / Math.sqrt(k);
+  const q95 = normalQuantile(0.975);
+  const q90 = normalQuantile(0.95);
+  return { k, mean, sd, z, pRemembered: normalCdf(z), pOvershoot: normalCdf(-z), ci95: [mean - q95 * se, mean + q95 * se], ci90: [mean - q90 * se, mean + q90 * se] };
+}
+
+/**
+ * Ratio a/b of two means with a 95% delta-method interval, from their standard errors; the
+ * covariance is left out (conservative when the two are positively correlated, as the same
+ * poisons' scores under two models are). NaN when b's interval includes 0.
+ */
+export function ratioInterval(a: number, seA: number, b: number, seB: number): { ratio: number; ci95: readonly [number, number] } {
+  const ratio = a / b;
+  if (!(Math.abs(b) > 1.959963984540054 * seB)) return { ratio: Number.NaN, ci95: [Number.NaN, Number.NaN] };
+  const se = Math.sqrt(seA * seA + ratio * ratio * seB * seB) / Math.abs(b);
+  return { ratio, ci95: [ratio - 1.959963984540054 * se, ratio + 1.959963984540054 * se] };
 }

@@ -9,6 +9,7 @@ import { negGradPlusUnlearner } from './neggrad-plus/index.ts';
 import { ngdUnlearner } from './ngd/index.ts';
 import { noneUnlearner } from './none/index.ts';
 import { retrainUnlearner } from './retrain/index.ts';
+import { retrainReplicaUnlearner } from './retrain-replica/index.ts';
 import { scrubUnlearner } from './scrub/index.ts';
 import { ssdUnlearner } from './ssd/index.ts';
 
@@ -16,6 +17,7 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 
 export { noneUnlearner } from './none/index.ts';
 export { retrainUnlearner } from './retrain/index.ts';
+export { retrainReplicaUnlearner } from './retrain-replica/index.ts';
 export { gdUnlearner } from './gd/index.ts';
 export type { GdOptions } from './gd/index.ts';
 export { ngdUnlearner } from './ngd/index.ts';
@@ -31,10 +33,10 @@ export type { CfKOptions } from './cf-k/index.ts';
 export { scrubUnlearner } from './scrub/index.ts';
 export type { ScrubOptions } from './scrub/index.ts';
 export { ssdUnlearner } from './ssd/index.ts';
-export type { SsdOptions } from './ssd/index.ts';
+export type { SsdOptions, SsdReference } from './ssd/index.ts';
 
 /** The built-in unlearners as a plugin. */
 export const unlearnersPlugin = definePlugin({
   meta: { name: '@unlearn-bench/unlearners', version, namespace: 'core', apiVersion: API_VERSION },
-  unlearners: [noneUnlearner, retrainUnlearner, gdUnlearner, ngdUnlearner, gaUnlearner, negGradPlusUnlearner, euKUnlearner, cfKUnlearner, scrubUnlearner, ssdUnlearner],
+  unlearners: [noneUnlearner, retrainUnlearner, retrainReplicaUnlearner, gdUnlearner, ngdUnlearner, gaUnlearner, negGradPlusUnlearner, euKUnlearner, cfKUnlearner, scrubUnlearner, ssdUnlearner],
 });

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gdUnlearner } from './gd/index.ts';
 import { noneUnlearner } from './none/index.ts';
 import { retrainUnlearner } from './retrain/index.ts';
+import { retrainReplicaUnlearner } from './retrain-replica/index.ts';
 
 const training: TrainingRecipe = { epochs: 3, batchSize: 16, learningRate: 0.1, momentum: 0.9, weightDecay: 0 };
 let data: DatasetSplit;
@@ -81,6 +82,20 @@ describe('core/retrain', () => {
   });
 });
 
+describe('core/retrain-replica', () => {
+  it('retrains epochs × |retain| from its own initialisation and order: another draw of retraining, not a copy', () => {
+    const ctx = createTestContext(7);
+    const replica = retrainReplicaUnlearner.create({}, ctx).unlearn({ model: poisoned, forget: data.test, retain: data.train, training, models: factory }) as ClassifierModel;
+    const retrained = retrainUnlearner.create({}, createTestContext(7)).unlearn({ model: poisoned, forget: data.test, retain: data.train, training, models: factory }) as ClassifierModel;
+    expect(retrainReplicaUnlearner.budget).toBe('unlimited');
+    expect(ctx.meter.used).toBe(training.epochs * data.train.count);
+    expect(sameWeights(replica, retrained)).toBe(false);
+    expect(mean(perExampleLoss(replica, data.train))).toBeLessThan(0.3);
+    for (const m of [replica, retrained]) m.dispose();
+  });
+});
+
 describeUnlearnerConformance(noneUnlearner);
 describeUnlearnerConformance(retrainUnlearner);
+describeUnlearnerConformance(retrainReplicaUnlearner);
 describeUnlearnerConformance(gdUnlearner);

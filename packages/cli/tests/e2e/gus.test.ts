@@ -26,7 +26,7 @@ const manifest = {
 
 describe('GUS controls on a real run', () => {
   let records: ResultRecord[];
-  let summary: { unlearner: string; metric: string; mean: number; n: number; stoufferZ: number; nullP: number; nullVerdict: string }[];
+  let summary: { unlearner: string; metric: string; mean: number; n: number; stoufferZ: number; pooledScores: number; nullVerdict: string }[];
   let printed: string;
   beforeAll(async () => {
     const out = tempDir();
@@ -47,16 +47,17 @@ describe('GUS controls on a real run', () => {
     expect(value(seed, 'none', 'accuracy')).toBeGreaterThan(0.85);
   });
 
-  it('combines the seeds into one null test per model (core/null-test, on by default): the poison is detected, the controls are not', () => {
+  it('pools the seeds into one null test per model (core/null-test, on by default): the poison is detected, the controls are not', () => {
     const at = (unlearner: string, metric: string) => summary.find((l) => l.unlearner === unlearner && l.metric === metric)!;
-    expect(at('none', 'gus').nullVerdict).toBe('not null');
-    expect(at('gd', 'gus').nullVerdict).toBe('not null');
+    expect(at('none', 'gus').nullVerdict).toBe('remembered');
+    expect(at('gd', 'gus').nullVerdict).toBe('remembered');
     expect(at('retrain', 'gus').nullVerdict).toBe('null');
     for (const unlearner of ['none', 'retrain', 'gd']) expect(at(unlearner, 'gus:fresh-noise').nullVerdict).toBe('null');
-    // Stouffer: the sum of the three per-seed z over √3, from the per-seed records
+    // Equal k per seed: √K · pooled mean = Stouffer's sum of the per-seed z over √3, from the records
     const sum = [1, 2, 3].reduce((acc, seed) => acc + value(seed, 'none', 'gus'), 0);
+    expect(at('none', 'gus').pooledScores).toBe(600);
     expect(at('none', 'gus').stoufferZ).toBeCloseTo(sum / Math.sqrt(3), 8);
-    expect(printed).toMatch(/null test over seeds, gaussian: Stouffer z/);
+    expect(printed).toMatch(/poison scores pooled over seeds, gaussian: mean per-poison score I/);
   });
 
   it('reports the mean, p-value and TPR at 1% FPR in the details', () => {

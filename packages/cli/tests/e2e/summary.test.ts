@@ -1,6 +1,6 @@
 /**
- * Summary metrics end to end: core/gap-to-retrain runs by default, takes its options from the
- * manifest when listed (also in `report`), and choosing it recomputes no cell.
+ * Summary metrics end to end: core/verdict runs by default, takes its options from the manifest
+ * when listed (also in `report`), and choosing it recomputes no cell.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,39 +19,45 @@ const base = {
   metrics: [{ use: 'core/accuracy' }],
 };
 
-describe('core/gap-to-retrain in a run', () => {
-  it('prints the default gap table, then the listed options without recomputing any cell', async () => {
+describe('core/verdict in a run', () => {
+  it('prints the default verdict table, then the listed options without recomputing any cell', async () => {
     const out = tempDir();
     const first = await runInProcess(['run', writeManifest(base), '--out', out, '--quiet', '--workers', '1']);
     expect(first.code).toBe(0);
-    expect(first.stdout).toContain('attack: gaussian   (mean ± std [95% t-interval of the mean] over 2 seeds)');
-    expect(first.stdout).toMatch(/\ngap to retrain, gaussian: .*≈ if \|gap\| ≤ 2 \(indistinguishable from retraining\).*verdict: ≈ retrain iff ≈ on every metric with a gap\nmodel +budget +accuracy +accuracy:drop +verdict\n/);
-    expect(first.stdout).toMatch(/\ngd +20% +[≈≠] -?\d+\.\d +(n\/a|[≈≠] -?\d+\.\d) +[≈≠] retrain\n/);
+    expect(first.stdout).toContain('attack: gaussian   (mean ± std [95% interval of the mean] over 2 seeds)');
+    expect(first.stdout).toMatch(/\nverdict against retraining, gaussian: cells: mean of d = model − retrain over paired seeds \[95% interval\]; ≈ equivalent if the 90% interval of d lies inside ±margin/);
+    expect(first.stdout).toContain("after Holm's correction over the 2 tests of this run");
+    expect(first.stdout).toContain('Margins: accuracy ±0.01.');
+    expect(first.stdout).toMatch(/\nmodel +budget +accuracy +verdict\n-+ +-+ +-+ +-+\nnone \(poisoned\) +- +[≈≠?] [-+]?\d\.\d+ \[[-+]?\d\.\d+, [-+]?\d\.\d+\] +(different|equivalent|inconclusive)\ngd +20% +[≈≠?] /);
     const lines = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
     const gd = lines.find((l) => l.unlearner === 'gd' && l.metric === 'accuracy')!;
-    expect(gd).toMatchObject({ n: 2, role: 'unlearned', methodVerdict: expect.stringMatching(/^(indistinguishable|different)$/) });
-    expect(['indistinguishable', 'different']).toContain(gd.verdict);
-    expect(typeof gd.gapToRetrain).toBe('number');
+    expect(gd).toMatchObject({ n: 2, role: 'unlearned', pairs: 2, margin: 0.01, test: 'paired t-test + TOST', methodVerdict: expect.stringMatching(/^(different|equivalent|inconclusive)$/) });
+    expect(['different', 'equivalent', 'inconclusive']).toContain(gd.verdict);
+    // The paired difference from the per-seed values.
+    const retrain = lines.find((l) => l.unlearner === 'retrain' && l.metric === 'accuracy')!;
+    const d = (gd.values as number[]).map((v, i) => v - (retrain.values as number[])[i]);
+    expect(gd.meanDifference as number).toBeCloseTo((d[0] + d[1]) / 2, 12);
+    expect(lines.find((l) => l.metric === 'accuracy:drop')).not.toHaveProperty('verdict');
 
-    const listed = { ...base, metrics: [...base.metrics, { use: 'core/gap-to-retrain', label: 'gap', options: { threshold: 1e9, metrics: ['accuracy'] } }] };
+    const listed = { ...base, metrics: [...base.metrics, { use: 'core/verdict', label: 'v', options: { margins: { accuracy: 0.5 }, correction: 'none' } }] };
     const second = await runInProcess(['run', writeManifest(listed), '--out', out, '--quiet', '--workers', '1']);
     expect(second.code).toBe(0);
     expect(second.stdout).toContain('0 cell(s) computed, 6 skipped (finished earlier), 0 failed');
-    expect(second.stdout).toContain('≈ if |gap| ≤ 1000000000 (indistinguishable from retraining)');
-    expect(second.stdout).toContain('verdict: ≈ retrain iff ≈ on every compared metric (accuracy) with a gap');
-    expect(second.stdout).toMatch(/\nmodel +budget +accuracy +verdict\n-+ +-+ +-+ +-+\nnone \(poisoned\) +- +≈ -?\d+\.\d +≈ retrain\ngd +20% +≈ -?\d+\.\d +≈ retrain\n/);
+    expect(second.stdout).toContain('no multiplicity correction');
+    expect(second.stdout).toContain('Margins: accuracy ±0.5.');
 
     // report reads the options from the run's manifest (run.json).
     const report = await runInProcess(['report', out, '--markdown']);
     expect(report.code).toBe(0);
-    expect(report.stdout).toContain('**gap to retrain, gaussian: (mean − retrain mean) / retrain std over seeds; ≈ if |gap| ≤ 1000000000');
-    expect(report.stdout).toMatch(/\| model \| budget \| accuracy \| verdict \|\n\|---\|---\|---\|---\|\n\| none \(poisoned\) \| - \| ≈ -?\d+\.\d \| ≈ retrain \|/);
+    expect(report.stdout).toContain('**verdict against retraining, gaussian: cells: mean of d');
+    expect(report.stdout).toContain('Margins: accuracy ±0.5.');
+    expect(report.stdout).toMatch(/\| model \| budget \| accuracy \| verdict \|\n\|---\|---\|---\|---\|\n\| none \(poisoned\) \| - \| [≈≠?] /);
   });
 
   it('rejects a bad option like any metric', async () => {
-    const bad = { ...base, metrics: [{ use: 'core/gap-to-retrain', options: { threshold: -1 } }] };
+    const bad = { ...base, metrics: [{ use: 'core/verdict', options: { alpha: -1 } }] };
     const { code, stderr } = await runInProcess(['validate', writeManifest(bad)]);
     expect(code).toBe(2);
-    expect(stderr).toContain('metrics[0].options.threshold');
+    expect(stderr).toContain('metrics[0].options.alpha');
   });
 });

@@ -49,7 +49,9 @@ describe('language model (tiny ONNX encoder through transformers.js) end to end'
       dataset: { use: 'core/text-file', options: { train: join(root, 'data', 'train.jsonl'), test: join(root, 'data', 'test.jsonl') } },
       model: { use: 'core/transformers-encoder', options: { model: modelDir, pooling: 'mean', device: 'auto', hidden: [512], cacheDir } },
       training: { epochs: 30, batchSize: 32, learningRate: 0.05, momentum: 0.9 },
-      unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }, { use: 'core/ga' }],
+      // GA's momentum now carries across its passes, so at the recipe's rate it blows up (the runner
+      // then reports it diverged); a small rate without momentum keeps a number to check the metrics on.
+      unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }, { use: 'core/ga', options: { learningRate: 0.001, momentum: 0 } }],
       budgets: [0.1],
     };
     const first = tempDir();
@@ -97,7 +99,7 @@ describe('language model (tiny ONNX encoder through transformers.js) end to end'
 
   const value = (records: ResultRecord[], unlearner: string, metric: string) => records.find((r) => r.unlearner === unlearner && r.metric === metric)!.value!;
 
-  // Measured (seed 1): accuracy 1.00 for none / retrain / gd (GA at this budget collapses to 0.50);
+  // Measured (seed 1): accuracy 1.00 for none / retrain / gd;
   // attack success none 1.00, retrain 0.00, gd 1.00; GUS z none −5.33, retrain 0.10, fresh-noise −0.06.
   it('learns the task from the frozen encoder features, and the trigger phrase backdoors the poisoned model only', () => {
     expect(value(backdoor, 'none', 'accuracy')).toBeGreaterThan(0.9);

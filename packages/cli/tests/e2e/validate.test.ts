@@ -51,8 +51,8 @@ describe('unlearn-bench validate', () => {
     ['a wrong type', variant((m) => (m.seeds = '1')), ['seeds: expected array, got the string "1". (Seeds to repeat the whole experiment with; results are reported as mean ± std over them.)']],
     ['a non-integer seed', variant((m) => (m.seeds = [1.5])), ['seeds[0]: expected integer, got number 1.5.']],
     ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics."]],
-    ['an unknown plugin option', variant((m) => (m.unlearners[2].options = { lr: 0.1 })), ["unlearners[2].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum."]],
-    ['an out-of-range training value', variant((m) => (m.training.momentum = 1.5)), ['training.momentum: must be < 1, got number 1.5. (SGD momentum.)']],
+    ['an unknown plugin option', variant((m) => (m.unlearners[2].options = { lr: 0.1 })), ["unlearners[2].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum, optimizer, weightDecay, nesterov, decoupledWeightDecay, betas, eps, schedule."]],
+    ['an out-of-range training value', variant((m) => (m.training.momentum = 1.5)), ['training.momentum: must be < 1, got number 1.5. (SGD momentum (sgd only; adam and adamw use betas).)']],
     ['a missing required field', variant((m) => delete m.model), ["model: missing required property 'model'."]],
     ['a budget above 1', variant((m) => (m.budgets = [0.05, 1.5])), ['budgets[1]: must be <= 1, got number 1.5.']],
     ['a negative attack option', variant((m) => (m.attacks[0].options.sigma = -1)), ['attacks[0].options.sigma: must be > 0, got number -1. (Noise standard deviation σ.)']],
@@ -100,13 +100,13 @@ describe('unlearn-bench list', () => {
   it('lists every built-in plugin with its options', async () => {
     const { code, stdout } = await runInProcess(['list']);
     expect(code).toBe(0);
-    for (const key of ['core/mnist', 'core/synthetic-images', 'core/mlp', 'core/cnn-small', 'core/gaussian', 'core/none', 'core/retrain', 'core/gd', 'core/accuracy', 'core/gus', 'core/gap-to-retrain']) {
+    for (const key of ['core/mnist', 'core/synthetic-images', 'core/mlp', 'core/cnn-small', 'core/gaussian', 'core/none', 'core/retrain', 'core/gd', 'core/accuracy', 'core/gus', 'core/verdict', 'core/null-test', 'core/retrain-replica']) {
       expect(stdout).toContain(`  ${key}  `);
     }
     expect(stdout).toContain('      sigma: number = 1  Noise standard deviation σ.');
     expect(stdout).toContain('      requires: input-gradients');
     expect(stdout).toContain('      scope: summary (computed once after the run from the other metrics over seeds; applied with its defaults when a manifest does not list it)');
-    expect(stdout).toContain('      threshold: number = 2  |gap| at or below which a model counts as indistinguishable from retraining.');
+    expect(stdout).toContain('      alpha: number = 0.05  Significance level of the difference tests (after correction) and of the equivalence tests (TOST: the 1 − 2α interval inside ±margin).');
   });
 });
 

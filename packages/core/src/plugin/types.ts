@@ -9,6 +9,7 @@ import type { DatasetSplit, Examples } from '../data.ts';
 import type { EngineInfo } from '../engine.ts';
 import type { Logger } from '../logger.ts';
 import type { Capability, ClassifierModel } from '../model.ts';
+import type { LearningRateSchedule, OptimizerName } from '../optimizers.ts';
 import type { Rng } from '../rng.ts';
 
 /** The plugin API version this core implements. */
@@ -30,7 +31,10 @@ export interface PluginContext {
   readonly logger: Logger;
   /** The tensor backend that runs. */
   readonly engine: EngineInfo;
-  /** Counts forward+backward examples; unlearners must stay within its limit. */
+  /**
+   * Counts forward+backward examples; unlearners must spend every one on it and stay within its
+   * limit (the runner counts them too, and fails a cell whose count exceeds either).
+   */
   readonly meter: BudgetMeter;
   /**
    * The folder relative paths in options are relative to: the manifest's folder in a run, the
@@ -39,13 +43,31 @@ export interface PluginContext {
   readonly baseDir?: string;
 }
 
-/** The training recipe of the manifest, used for the poisoned and retrained models. */
+/**
+ * The training recipe of the manifest, used for the poisoned and retrained models. The optimizer
+ * fields follow PyTorch's torch.optim (see `createOptimizer`); absent ones mean today's default:
+ * SGD with momentum, coupled L2 weight decay, a constant learning rate.
+ */
 export interface TrainingRecipe {
   readonly epochs: number;
   readonly batchSize: number;
   readonly learningRate: number;
+  /** SGD momentum μ (`sgd` only; Adam's first-moment decay is `betas[0]`). */
   readonly momentum: number;
+  /** Weight decay λ: coupled L2 (the gradient gets + λw) for `sgd`/`adam`, decoupled for `adamw`. */
   readonly weightDecay: number;
+  /** Update rule. @default 'sgd' */
+  readonly optimizer?: OptimizerName;
+  /** Nesterov momentum (`sgd` with momentum > 0). @default false */
+  readonly nesterov?: boolean;
+  /** Decoupled weight decay w ← w(1 − lr·λ) for `sgd`/`adam` (always on for `adamw`). @default false */
+  readonly decoupledWeightDecay?: boolean;
+  /** Adam's (β₁, β₂). @default [0.9, 0.999] */
+  readonly betas?: readonly [number, number];
+  /** Adam's ε, added to √v̂. @default 1e-8 */
+  readonly eps?: number;
+  /** Learning-rate schedule. @default constant */
+  readonly schedule?: LearningRateSchedule;
 }
 
 /** Builds fresh models with weights drawn from the given rng. */
@@ -197,7 +219,34 @@ export interface UnlearnerDefinition<O = unknown> extends ContributionBase {
    * model, which the runner computes once and reuses instead of calling `unlearn`.
    */
   readonly reference?: 'poisoned' | 'retrained';
+  /**
+   * `unlimited`: a reference row rather than an unlearning method (core/retrain-replica): it runs
+   * once per seed × attack with no budget (its budget column reads `-`), not once per budget.
+   */
+  readonly budget?: 'unlimited';
   create(options: O, ctx: PluginContext): Unlearner;
+}
+
+/**
+ * How the summary over seeds reads one result of a metric: its equivalence margin, its feasible
+ * range, and, for a statistic with a known null distribution, how to pool it. Declared by the
+ * metric (`MetricDefinition.results`); margins can be overridden per manifest (`core/verdict`).
+ */
+export interface ResultSpec {
+  /**
+   * Equivalence margin: a model is `equivalent` to retraining on this result when the 90% interval
+   * of its difference from retraining lies inside ±margin (in the result's units, or in score
+   * units for `null: 'standard-normal-scores'`). Without a margin the result gets no verdict.
+   */
+  readonly margin?: number;
+  /** Feasible range of the value (e.g. [0, 1] for a proportion); intervals are kept inside it. */
+  readonly range?: readonly [number, number];
+  /**
+   * `standard-normal-scores`: the value summarises k per-unit scores (details `mean`, `std`, `k`)
+   * that are iid N(0, 1) when the model never saw the poisons (GUS). The summary pools the scores
+   * of all seeds and compares them with that exact null rather than with retraining's seeds.
+   */
+  readonly null?: 'standard-normal-scores';
 }
 
 /** A metric computed on every model of a cell. */
@@ -205,6 +254,11 @@ export interface MetricDefinition<O = unknown> extends ContributionBase {
   /** Per model (the default); experiment-level metrics are `SummaryMetricDefinition`s. */
   readonly scope?: 'model';
   readonly requires?: readonly Capability[];
+  /**
+   * How the summary reads each result, keyed by result name (`''` for the primary result, else the
+   * `name` of a secondary result).
+   */
+  readonly results?: Readonly<Record<string, ResultSpec>>;
   create(options: O, ctx: PluginContext): Metric;
 }
 
@@ -225,12 +279,33 @@ export interface SeedAggregate {
   readonly mean: number;
   /** Sample standard deviation over seeds (n − 1); NaN for fewer than 2 seeds. */
   readonly std: number;
-  /** 95% confidence interval of the mean (Student t, n − 1 degrees of freedom); NaN bounds for n < 2. */
+  /**
+   * 95% confidence interval of the mean (Student t, n − 1 degrees of freedom), kept inside
+   * `spec.range`; for values that are all 0 or 1 (one binary outcome per seed), the Wilson score
+   * interval. NaN bounds for n < 2.
+   */
   readonly ci95: readonly [number, number];
   /** Number of seeds with a value. */
   readonly n: number;
   /** Seeds of the cells (also those whose value is null). */
   readonly seeds: readonly number[];
+  /** Per-seed values, aligned with `seeds` (null where the metric had no value or the model diverged). */
+  readonly values: readonly (number | null)[];
+  /** Per-seed metric details, aligned with `seeds`. */
+  readonly details: readonly (MetricDetails | null)[];
+  /**
+   * Seeds on which the model diverged (non-finite weights or loss): no metric was computed there,
+   * and `mean`, `std` and `ci95` are NaN, since a diverged seed is never averaged with finite ones.
+   */
+  readonly diverged: readonly number[];
+  /** Why the model diverged (the first diverged seed's reason), or null. */
+  readonly divergedReason: string | null;
+  /** The experiment setup the values come from (dataset, model, recipe, backend, attack): aggregates never pool setups. */
+  readonly setup: string;
+  /** The manifest name(s) of the records. */
+  readonly experiment: string;
+  /** How this result is read (from its metric's `results`). */
+  readonly spec: ResultSpec;
 }
 
 /** What a summary metric's `summarize` receives: every per-model metric aggregated over seeds. */
@@ -268,7 +343,7 @@ export interface SummaryRow {
 
 /** What `summarize` returns: cells per model × metric, optionally one per model, and the rule. */
 export interface SummaryResult {
-  /** Name of the table, e.g. `gap to retrain`; printed as `<title>, <attack>: <rule>`. */
+  /** Name of the table, e.g. `verdict against retraining`; printed as `<title>, <attack>: <rule>`. */
   readonly title: string;
   /** How to read the cells, stated in the output (e.g. the threshold of a verdict). */
   readonly rule: string;

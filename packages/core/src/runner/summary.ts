@@ -1,54 +1,136 @@
 /**
  * Aggregation over seeds and the end-of-run tables: per attack, one row per model (unlearner ×
  * budget) with mean ± std and the 95% t-interval over seeds, then one table per summary metric
- * (by default `core/gap-to-retrain`, each method's gap to the retrained model, and `core/null-test`,
+ * (by default `core/verdict`, each model against the retrained model, and `core/null-test`,
  * GUS combined over seeds).
  */
 import { join } from 'node:path';
 import { InvalidManifestError, PluginFailedError, type ManifestIssue } from '../errors.ts';
 import { formatAjvErrors, getOrCreateValidator } from '../plugin/ajv.ts';
 import type { Registry } from '../plugin/registry.ts';
-import { isSummaryMetric, type SeedAggregate, type SummaryMetricDefinition, type SummaryResult } from '../plugin/types.ts';
+import { isSummaryMetric, type MetricDefinition, type ResultSpec, type SeedAggregate, type SummaryMetricDefinition, type SummaryResult } from '../plugin/types.ts';
+import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { writeFileAtomic } from './files.ts';
 import { formatBudget } from './plan.ts';
 import type { ResultRecord } from './store.ts';
 
-/** t_{0.975, df} for df = 1..30 (two-sided 95%); larger df use 1.96. */
-const T_975 = [
-  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131, 2.12, 2.11, 2.101, 2.093,
-  2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042,
-];
-
 /** Aggregate of one metric of one model over seeds (one line of `summary.jsonl`, before summary fields). */
 export type Aggregate = SeedAggregate;
 
-/** Mean, sample std, 95% t-interval and count of every (attack, unlearner, budget, metric) over seeds. */
-export function aggregate(records: readonly ResultRecord[]): Aggregate[] {
-  const groups = new Map<string, { record: ResultRecord; values: number[]; seeds: number[] }>();
+/** How each stored metric key is read (margin, range, null), by key. */
+export type ResultSpecs = ReadonlyMap<string, ResultSpec>;
+
+/** Fields of a record this module reads that older stores may lack. */
+type RecordExtras = { readonly setup?: string; readonly diverged?: string | null };
+
+/** Below this relative size a standard deviation is rounding noise (three equal values give 1.7e-17). */
+const RELATIVE_STD_TOLERANCE = 1e-9;
+
+/** Wilson score interval (95%) for `successes` of `n` independent binary outcomes. */
+export function wilsonInterval(successes: number, n: number): readonly [number, number] {
+  if (n <= 0) return [Number.NaN, Number.NaN];
+  const z = 1.959963984540054;
+  const p = successes / n;
+  const centre = (p + (z * z) / (2 * n)) / (1 + (z * z) / n);
+  const half = (z / (1 + (z * z) / n)) * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return [Math.max(0, centre - half), Math.min(1, centre + half)];
+}
+
+/** Sample mean, standard deviation (n − 1; 0 when below rounding noise) and 95% interval of `values`. */
+function summarizeValues(values: readonly number[], spec: ResultSpec): { mean: number; std: number; ci95: readonly [number, number] } {
+  const n = values.length;
+  if (n === 0) return { mean: Number.NaN, std: Number.NaN, ci95: [Number.NaN, Number.NaN] };
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, std: Number.NaN, ci95: [Number.NaN, Number.NaN] };
+  let std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  if (std <= RELATIVE_STD_TOLERANCE * Math.max(1, Math.abs(mean))) std = 0;
+  const [low, high] = spec.range ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
+  if (low === 0 && high === 1 && values.every((v) => v === 0 || v === 1)) {
+    return { mean, std, ci95: wilsonInterval(values.filter((v) => v === 1).length, n) };
+  }
+  const half = tQuantile(0.975, n - 1) * (std / Math.sqrt(n));
+  return { mean, std, ci95: [Math.max(low, mean - half), Math.min(high, mean + half)] };
+}
+
+/**
+ * Mean, sample std, 95% interval and count of every (setup, attack, unlearner, budget, metric) over
+ * seeds, with the per-seed values. Records of different setups (another dataset, model, recipe,
+ * backend or attack configuration) are never pooled. A model that diverged on any seed gets no
+ * mean, std or interval (NaN), only the count of diverged seeds.
+ */
+export function aggregate(records: readonly ResultRecord[], specs: ResultSpecs = new Map()): Aggregate[] {
+  const modelKey = (r: ResultRecord) => JSON.stringify([(r as RecordExtras).setup ?? '', r.attack, r.unlearner, r.budget]);
+  const divergedByModel = new Map<string, Map<number, string>>();
   for (const record of records) {
-    const key = JSON.stringify([record.attack, record.unlearner, record.budget, record.metric]);
-    const group = groups.get(key) ?? { record, values: [], seeds: [] };
-    if (record.value !== null) group.values.push(record.value);
-    group.seeds.push(record.seed);
+    const reason = (record as RecordExtras).diverged;
+    if (reason === undefined || reason === null) continue;
+    const seeds = divergedByModel.get(modelKey(record)) ?? new Map<number, string>();
+    if (!seeds.has(record.seed)) seeds.set(record.seed, reason);
+    divergedByModel.set(modelKey(record), seeds);
+  }
+  const groups = new Map<string, { record: ResultRecord; bySeed: Map<number, ResultRecord>; experiments: Set<string> }>();
+  for (const record of records) {
+    const key = JSON.stringify([modelKey(record), record.metric]);
+    const group = groups.get(key) ?? { record, bySeed: new Map(), experiments: new Set() };
+    group.bySeed.set(record.seed, record);
+    group.experiments.add(record.experiment);
     groups.set(key, group);
   }
-  return [...groups.values()].map(({ record, values, seeds }) => {
-    const n = values.length;
-    const mean = n > 0 ? values.reduce((a, b) => a + b, 0) / n : Number.NaN;
-    const std = n > 1 ? Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1)) : Number.NaN;
-    const half = n > 1 ? (T_975[n - 2] ?? 1.96) * (std / Math.sqrt(n)) : Number.NaN;
+  return [...groups.values()].map(({ record, bySeed, experiments }) => {
+    const divergedSeeds = divergedByModel.get(modelKey(record)) ?? new Map<number, string>();
+    const seeds = [...new Set([...bySeed.keys(), ...divergedSeeds.keys()])].sort((a, b) => a - b);
+    const values = seeds.map((seed) => {
+      const value = divergedSeeds.has(seed) ? null : (bySeed.get(seed)?.value ?? null);
+      return value !== null && Number.isFinite(value) ? value : null;
+    });
+    const details = seeds.map((seed) => (divergedSeeds.has(seed) ? null : (bySeed.get(seed)?.details ?? null)));
+    const finiteValues = values.filter((v): v is number => v !== null);
+    const spec = specs.get(record.metric) ?? {};
+    const diverged = [...divergedSeeds.keys()].sort((a, b) => a - b);
+    const stats = diverged.length > 0 ? { mean: Number.NaN, std: Number.NaN, ci95: [Number.NaN, Number.NaN] as const } : summarizeValues(finiteValues, spec);
     const { attack, unlearner, budget, role, metric } = record;
-    return { attack, unlearner, budget, role, metric, mean, std, ci95: [mean - half, mean + half] as const, n, seeds };
+    return {
+      attack,
+      unlearner,
+      budget,
+      role,
+      metric,
+      ...stats,
+      n: diverged.length > 0 ? 0 : finiteValues.length,
+      seeds,
+      values,
+      details,
+      diverged,
+      divergedReason: diverged.length > 0 ? divergedSeeds.get(diverged[0])! : null,
+      setup: (record as RecordExtras).setup ?? '',
+      experiment: [...experiments].join(', '),
+      spec,
+    };
   });
 }
 
 /**
- * Summary metrics applied even when a manifest does not list them (with their default options), so
- * every run and every `report` of an older run folder shows the gap to retraining and, for GUS, the
- * null test over seeds. Listing one in
- * the manifest sets its options and label instead. Skipped when no such plugin is registered.
+ * How the per-model metrics of `refs` read each result (margin, range, null), keyed by stored
+ * metric key (`label` or `label:name`), from each registered metric's `results`.
  */
-export const DEFAULT_SUMMARY_METRICS: readonly string[] = ['core/gap-to-retrain', 'core/null-test'];
+export function resolveResultSpecs(refs: readonly MetricRefLike[], registry: Registry): ResultSpecs {
+  const specs = new Map<string, ResultSpec>();
+  for (const ref of refs) {
+    if (!registry.has('metric', ref.use)) continue;
+    const definition = registry.get('metric', ref.use).definition;
+    if (isSummaryMetric(definition)) continue;
+    const label = ref.label ?? (ref.use.startsWith('core/') ? ref.use.slice('core/'.length) : ref.use);
+    for (const [name, spec] of Object.entries((definition as MetricDefinition).results ?? {})) specs.set(name === '' ? label : `${label}:${name}`, spec);
+  }
+  return specs;
+}
+
+/**
+ * Summary metrics applied even when a manifest does not list them (with their default options), so
+ * every run and every `report` of an older run folder shows the verdict against retraining and, for
+ * GUS, the pooled null test. Listing one in the manifest sets its options and label instead. Skipped when no such plugin is registered.
+ */
+export const DEFAULT_SUMMARY_METRICS: readonly string[] = ['core/verdict', 'core/null-test'];
 
 /** A summary metric chosen for a run, with its options validated and defaulted. */
 export interface SummarySelection {
@@ -56,6 +138,8 @@ export interface SummarySelection {
   readonly label: string;
   readonly definition: SummaryMetricDefinition;
   readonly options: Readonly<Record<string, unknown>>;
+  /** How the run's per-model metrics read their results (margins, ranges), from the same manifest. */
+  readonly specs: ResultSpecs;
 }
 
 /** A manifest `metrics` entry (as written, or resolved). */
@@ -74,6 +158,7 @@ export interface MetricRefLike {
 export function selectSummaryMetrics(refs: readonly MetricRefLike[], registry: Registry, source = 'manifest'): SummarySelection[] {
   const selections: SummarySelection[] = [];
   const issues: ManifestIssue[] = [];
+  const specs = resolveResultSpecs(refs, registry);
   const add = (ref: MetricRefLike, path: string) => {
     if (!registry.has('metric', ref.use)) return;
     const definition = registry.get('metric', ref.use).definition;
@@ -85,7 +170,7 @@ export function selectSummaryMetrics(refs: readonly MetricRefLike[], registry: R
       return;
     }
     const label = ref.label ?? (ref.use.startsWith('core/') ? ref.use.slice('core/'.length) : ref.use);
-    selections.push({ use: ref.use, label, definition, options });
+    selections.push({ use: ref.use, label, definition, options, specs });
   };
   refs.forEach((ref, i) => add(ref, `metrics[${i}]`));
   for (const use of DEFAULT_SUMMARY_METRICS) if (!refs.some((ref) => ref.use === use)) add({ use }, `(default ${use})`);
@@ -99,9 +184,9 @@ export interface SummaryOutput {
   readonly result: SummaryResult;
 }
 
-/** Runs every selected summary metric on the aggregates of `records`. */
-export function runSummaryMetrics(records: readonly ResultRecord[], summaries: readonly SummarySelection[]): SummaryOutput[] {
-  const aggregates = aggregate(records);
+/** Runs every selected summary metric on the aggregates of `records` (one setup). */
+export function runSummaryMetrics(records: readonly ResultRecord[], summaries: readonly SummarySelection[], specs: ResultSpecs = summaries[0]?.specs ?? new Map()): SummaryOutput[] {
+  const aggregates = aggregate(records, specs);
   return summaries.map((selection) => {
     try {
       return { selection, result: selection.definition.summarize({ aggregates }, selection.options) };
@@ -110,6 +195,18 @@ export function runSummaryMetrics(records: readonly ResultRecord[], summaries: r
       throw new PluginFailedError(selection.use, 'summarize', error);
     }
   });
+}
+
+/** The records of each setup, in order of appearance (one entry when the folder holds one experiment). */
+function bySetup(records: readonly ResultRecord[]): ResultRecord[][] {
+  const setups = new Map<string, ResultRecord[]>();
+  for (const record of records) {
+    const key = (record as RecordExtras).setup ?? '';
+    const list = setups.get(key) ?? [];
+    list.push(record);
+    setups.set(key, list);
+  }
+  return [...setups.values()];
 }
 
 function decimalsFor(value: number): number {
@@ -135,10 +232,13 @@ export interface SummaryFormat {
    * they see only those metrics' aggregates.
    */
   readonly summaries?: readonly SummarySelection[];
+  /** How each metric reads its results (intervals kept in range); default: the summaries' specs. */
+  readonly specs?: ResultSpecs;
 }
 
-/** `mean ± std [low, high]` (the 95% t-interval), or the mean alone for one seed. */
+/** `mean ± std [low, high]` (the 95% interval), the mean alone for one seed, or the divergence. */
 function formatAggregate(a: Aggregate): string {
+  if (a.diverged.length > 0) return `diverged on ${a.diverged.length} of ${a.seeds.length} seed${a.seeds.length === 1 ? '' : 's'}`;
   if (a.n < 2) return formatNumber(a.mean);
   const decimals = decimalsFor(a.mean);
   return `${formatNumber(a.mean)} ± ${formatNumber(a.std, decimals)} [${formatNumber(a.ci95[0], decimals)}, ${formatNumber(a.ci95[1], decimals)}]`;
@@ -148,25 +248,38 @@ type ModelKey = { readonly unlearner: string; readonly budget: number | null };
 const sameModel = (a: ModelKey, b: ModelKey) => a.unlearner === b.unlearner && a.budget === b.budget;
 
 /**
- * Renders the aggregates as tables: per attack, values (mean ± std [95% interval]) then one table
- * per summary metric, each titled with the rule that reads it.
+ * Renders the aggregates as tables: per setup and attack, values (mean ± std [95% interval]) then
+ * one table per summary metric, each titled with the rule that reads it. A folder holding several
+ * setups (runs of different manifests or recipes) gets separate tables, each naming its manifest.
  */
 export function formatSummary(records: readonly ResultRecord[], format: SummaryFormat = {}): string {
-  const aggregates = aggregate(records);
+  const setups = bySetup(records);
+  const blocks: string[] = [];
+  for (const setupRecords of setups) blocks.push(...formatSetup(setupRecords, format, setups.length > 1));
+  return blocks.join('\n\n');
+}
+
+function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, nameSetup: boolean): string[] {
+  const specs = format.specs ?? format.summaries?.[0]?.specs ?? new Map();
+  const aggregates = aggregate(records, specs);
   // Summary metrics see the metrics shown, so a verdict over "every metric" reads off the tables.
-  const outputs = runSummaryMetrics(format.metrics ? records.filter((r) => format.metrics!.includes(r.metric)) : records, format.summaries ?? []);
+  const outputs = runSummaryMetrics(format.metrics ? records.filter((r) => format.metrics!.includes(r.metric)) : records, format.summaries ?? [], specs);
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
+  const statedRules = new Set<string>();
+  const setupName = nameSetup && aggregates.length > 0 ? ` · manifest ${aggregates[0].experiment} (setup ${aggregates[0].setup.slice(0, 8)})` : '';
   for (const attack of attacks) {
     const rows = aggregates.filter((a) => a.attack === attack);
     const present = [...new Set(rows.map((r) => r.metric))];
     const metrics = format.metrics ? format.metrics.filter((m) => present.includes(m)) : present;
     const models = [...new Map(rows.map((r) => [`${r.unlearner}|${r.budget}`, { unlearner: r.unlearner, budget: r.budget }])).values()];
-    const order = (m: { unlearner: string }) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : 2);
+    const order = (m: ModelKey) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : m.budget === null ? 1.5 : 2);
     models.sort((a, b) => order(a) - order(b));
-    const seedsCount = Math.max(...rows.map((r) => r.n));
+    const seedsCount = Math.max(...rows.map((r) => r.seeds.length));
     const label = (m: { unlearner: string }) => (m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : m.unlearner);
     const find = (m: ModelKey, metric: string) => rows.find((r) => sameModel(r, m) && r.metric === metric);
+    // A diverged model has records only for its metrics' primary keys: its other columns say so too.
+    const divergedOf = (m: ModelKey) => rows.find((r) => sameModel(r, m) && r.diverged.length > 0);
     // Text tables print their metrics in chunks so each fits a terminal.
     const chunk = format.markdown ? Math.max(1, metrics.length) : METRICS_PER_TABLE;
     for (let start = 0; start < metrics.length; start += chunk) {
@@ -176,18 +289,19 @@ export function formatSummary(records: readonly ResultRecord[], format: SummaryF
         label(m),
         formatBudget(m.budget),
         ...shown.map((metric) => {
-          const a = find(m, metric);
+          const a = find(m, metric) ?? divergedOf(m);
           if (!a) return '';
-          return a.n > 0 && a.n < seedsCount ? `${formatAggregate(a)} (n=${a.n})` : formatAggregate(a);
+          return a.diverged.length === 0 && a.n > 0 && a.n < seedsCount ? `${formatAggregate(a)} (n=${a.n})` : formatAggregate(a);
         }),
       ]);
-      const stats = seedsCount > 1 ? 'mean ± std [95% t-interval of the mean]' : 'mean ± std';
-      blocks.push(table(`attack: ${attack}   (${stats} over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, ['model', 'budget', ...shown], values, format.markdown));
+      const stats = seedsCount > 1 ? 'mean ± std [95% interval of the mean]' : 'mean ± std';
+      blocks.push(table(`attack: ${attack}${setupName}   (${stats} over ${seedsCount} seed${seedsCount === 1 ? '' : 's'})`, ['model', 'budget', ...shown], values, format.markdown));
       for (const { result } of outputs) {
         // Only printed cells count: a metric column or model row without one is left out.
         const cells = result.cells.filter((c) => c.attack === attack && c.text !== undefined && shown.includes(c.metric));
         const columns = shown.filter((metric) => cells.some((c) => c.metric === metric));
         const extra = last ? (result.rows ?? []).filter((r) => r.attack === attack && r.text !== undefined) : [];
+        if (columns.length === 0 && extra.length === 0) continue;
         const header = ['model', 'budget', ...columns, ...(extra.length > 0 ? [result.rowHeader ?? 'verdict'] : [])];
         const body = models
           .filter((m) => cells.some((c) => sameModel(c, m)) || extra.some((r) => sameModel(r, m)))
@@ -197,13 +311,17 @@ export function formatSummary(records: readonly ResultRecord[], format: SummaryF
             ...columns.map((metric) => cells.find((c) => sameModel(c, m) && c.metric === metric)?.text ?? ''),
             ...(extra.length > 0 ? [extra.find((r) => sameModel(r, m))?.text ?? ''] : []),
           ]);
-        if (body.length > 0) blocks.push(table(`${result.title}, ${attack}: ${result.rule}`, header, body, format.markdown));
+        // The rule is stated once per attack; later chunks of the same table refer to it.
+        const ruleKey = `${result.title}|${attack}`;
+        if (body.length === 0) continue;
+        blocks.push(table(`${result.title}, ${attack}${setupName}: ${statedRules.has(ruleKey) ? '(rule as above)' : result.rule}`, header, body, format.markdown));
+        statedRules.add(ruleKey);
       }
     }
   }
   const notes = outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`));
-  if (notes.length > 0) blocks.push(notes.join('\n'));
-  return blocks.join('\n\n');
+  if (notes.length > 0) blocks.push([...new Set(notes)].join('\n'));
+  return blocks;
 }
 
 /** Metric columns per text table. */
@@ -222,30 +340,35 @@ function table(title: string, header: readonly string[], body: readonly string[]
 const finite = (v: number) => (Number.isFinite(v) ? v : null);
 
 /**
- * Writes `summary.jsonl` atomically into `dir`: one line per attack × model × metric aggregate
- * (mean, std, ci95, n, seeds; null where undefined), plus the fields each summary metric adds to it
- * (e.g. `gapToRetrain`, `verdict`, `methodVerdict`). A field name already on the line is written
- * as `<summary label>.<field>`.
+ * Writes `summary.jsonl` atomically into `dir`: one line per setup × attack × model × metric
+ * aggregate (mean, std, ci95, n, seeds, per-seed values, diverged seeds; null where undefined),
+ * plus the fields each summary metric adds to it (e.g. `verdict`, `methodVerdict`). A field name
+ * already on the line is written as `<summary label>.<field>`.
  */
 export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[], summaries: readonly SummarySelection[] = []): string {
   const path = join(dir, 'summary.jsonl');
-  const outputs = runSummaryMetrics(records, summaries);
-  const lines = aggregate(records).map((a) => {
-    const line: Record<string, unknown> = { ...a, std: finite(a.std), mean: finite(a.mean), ci95: a.ci95.map(finite) };
-    for (const { selection, result } of outputs) {
-      const fields = [
-        ...result.cells.filter((c) => c.attack === a.attack && sameModel(c, a) && c.metric === a.metric).map((c) => c.fields ?? {}),
-        ...(result.rows ?? []).filter((r) => r.attack === a.attack && sameModel(r, a)).map((r) => r.fields ?? {}),
-      ];
-      const added: Record<string, unknown> = {};
-      for (const [name, value] of fields.flatMap((f) => Object.entries(f))) {
-        const v = typeof value === 'number' ? finite(value) : value;
-        added[name in line ? `${selection.label}.${name}` : name] = v;
+  const specs = summaries[0]?.specs ?? new Map();
+  const lines: string[] = [];
+  for (const setupRecords of bySetup(records)) {
+    const outputs = runSummaryMetrics(setupRecords, summaries, specs);
+    for (const a of aggregate(setupRecords, specs)) {
+      const { details: _details, spec, ...rest } = a;
+      const line: Record<string, unknown> = { ...rest, std: finite(a.std), mean: finite(a.mean), ci95: a.ci95.map(finite), ...(spec.range ? { range: spec.range } : {}) };
+      for (const { selection, result } of outputs) {
+        const fields = [
+          ...result.cells.filter((c) => c.attack === a.attack && sameModel(c, a) && c.metric === a.metric).map((c) => c.fields ?? {}),
+          ...(result.rows ?? []).filter((r) => r.attack === a.attack && sameModel(r, a)).map((r) => r.fields ?? {}),
+        ];
+        const added: Record<string, unknown> = {};
+        for (const [name, value] of fields.flatMap((f) => Object.entries(f))) {
+          const v = typeof value === 'number' ? finite(value) : value;
+          added[name in line ? `${selection.label}.${name}` : name] = v;
+        }
+        Object.assign(line, added);
       }
-      Object.assign(line, added);
+      lines.push(JSON.stringify(line));
     }
-    return JSON.stringify(line);
-  });
+  }
   writeFileAtomic(path, lines.length > 0 ? `${lines.join('\n')}\n` : '');
   return path;
 }

@@ -17,6 +17,14 @@ export interface AccuracyOptions {
 export const accuracyMetric = defineMetric<AccuracyOptions>({
   id: 'accuracy',
   description: "Accuracy on the clean test set, and accuracy:drop = the retrained model's accuracy − this model's.",
+  results: {
+    // 1 point of test accuracy: the accuracy cost the study and the selection rules of this project
+    // accept as "utility kept" (maxAccuracyDrop 0.01); seed-to-seed spread here is 0.1–0.5 points.
+    '': { margin: 0.01, range: [0, 1] },
+    // accuracy:drop is accuracy's paired difference from retraining itself, so it gets no verdict
+    // of its own (judging it again would count the same test twice).
+    drop: { range: [-1, 1] },
+  },
   optionsSchema: {
     type: 'object',
     additionalProperties: false,

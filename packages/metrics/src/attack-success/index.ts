@@ -4,7 +4,7 @@
  * classifies as the target. A model that never saw the trigger gives the base rate of that class.
  * Text backdoors (`core/trigger-phrase`) record their triggered test texts instead (`core/triggered-test`).
  */
-import { BACKDOOR_TRIGGER, TRIGGERED_TEST, createExamples, defineMetric, predictClasses, selectExamples, stampTrigger, type Artifacts, type Examples, type MetricResult, type TriggeredTestRecord } from '@unlearn-bench/core';
+import { BACKDOOR_TRIGGER, TRIGGERED_TEST, createExamples, defineMetric, hasNonFinitePrediction, predictClasses, selectExamples, stampTrigger, type Artifacts, type Examples, type MetricResult, type TriggeredTestRecord } from '@unlearn-bench/core';
 
 /** The non-target test examples with and without the trigger: stamped from a patch, recorded by a text attack, or undefined (no backdoor). */
 function triggeredSets(test: Examples, artifacts: Artifacts): TriggeredTestRecord | undefined {
@@ -28,6 +28,11 @@ export const attackSuccessMetric = defineMetric<AttackSuccessOptions>({
   id: 'attack-success',
   description: 'Backdoor attack success: fraction of triggered test images (true class ≠ target) classified as the target class.',
   references: [{ title: 'Gu, Dolan-Gavitt, Garg, BadNets, 2017', url: 'https://arxiv.org/abs/1708.06733' }],
+  results: {
+    // 2 points of backdoor success: the retrained model's rate is near 0 (0.005 on MNIST), so 2 points
+    // is what a clean model's misclassifications of triggered inputs into the target class give.
+    '': { margin: 0.02, range: [0, 1] },
+  },
   optionsSchema: {
     type: 'object',
     additionalProperties: false,
@@ -49,6 +54,7 @@ export const attackSuccessMetric = defineMetric<AttackSuccessOptions>({
         const count = sets.triggered.count;
         const predicted = predictClasses(model, sets.triggered, options.batchSize);
         const cleanPredicted = predictClasses(model, sets.untriggered, options.batchSize);
+        if (hasNonFinitePrediction(predicted) || hasNonFinitePrediction(cleanPredicted)) return { value: Number.NaN, details: { nonFinite: true } };
         let hits = 0;
         let cleanHits = 0;
         for (let i = 0; i < count; i++) {

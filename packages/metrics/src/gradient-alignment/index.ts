@@ -25,6 +25,8 @@ export interface GradientAlignmentOptions {
  * float64 (vectors that add no new direction are skipped). Returns NaN when t = 0.
  */
 export function spanFraction(vectors: readonly Float64Array[], target: Float64Array): { fraction: number; rank: number } {
+  // Non-finite gradients (a diverged model) have no span: NaN, never "orthogonal".
+  if (!target.every(Number.isFinite) || vectors.some((v) => !v.every(Number.isFinite))) return { fraction: Number.NaN, rank: 0 };
   const basis: Float64Array[] = [];
   for (const vector of vectors) {
     const v = Float64Array.from(vector);
@@ -88,6 +90,7 @@ export const gradientAlignmentMetric = defineMetric<GradientAlignmentOptions>({
   description: 'Fraction of the update from this model to the retrained model (last layers) that lies in the span of clean-data gradients; compare with randomBaseline.',
   requires: ['parameters', 'layers'],
   references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
+  results: { '': { range: [0, 1] } },
   optionsSchema: {
     type: 'object',
     additionalProperties: false,

@@ -61,6 +61,13 @@ export const gusMetric = defineMetric<GusOptions>({
   id: 'gus',
   description: 'Gaussian Unlearning Score: z = √k·mean ⟨ξ, ∇ₓℓ⟩/(σ‖∇ₓℓ‖) over Gaussian poisons (negative = poison remembered; N(0,1) null).',
   references: [{ title: 'Pawelczyk et al., Machine Unlearning Fails to Remove Data Poisoning Attacks, ICLR 2025', url: 'https://arxiv.org/abs/2406.17216' }],
+  results: {
+    // Margin in units of the per-poison score I (N(0, 1) for a clean model): 0.1 is a sixth of the
+    // poisoned quickstart models' mean I (z ≈ −12 over k = 400 poisons, mean I ≈ −0.6); over the
+    // quickstart's 800 pooled scores (2 seeds × 400 poisons) it moves z = √K · mean by 2.8.
+    '': { margin: 0.1, null: 'standard-normal-scores' },
+    'fresh-noise': { margin: 0.1, null: 'standard-normal-scores' },
+  },
   requires: ['input-gradients'],
   optionsSchema: {
     type: 'object',

@@ -21,6 +21,8 @@ export interface MiaLossOptions {
  * ties counting ½ (Mann–Whitney U / (n·m)), computed by sorting.
  */
 export function lossAuc(members: ArrayLike<number>, nonMembers: ArrayLike<number>): number {
+  // A non-finite loss (a diverged model) has no rank: the AUC is undefined, not 1.
+  if (!Array.from(members).every(Number.isFinite) || !Array.from(nonMembers).every(Number.isFinite)) return Number.NaN;
   const all = [
     ...Array.from(members, (loss) => ({ loss, member: true })),
     ...Array.from(nonMembers, (loss) => ({ loss, member: false })),
@@ -60,6 +62,11 @@ export const miaLossMetric = defineMetric<MiaLossOptions>({
   id: 'mia-loss',
   description: 'Loss-threshold membership inference on the forget set: AUC (value) and TPR at the calibrated FPR against held-out test points.',
   references: [{ title: 'Yeom et al., Privacy Risk in Machine Learning: Analyzing the Connection to Overfitting, CSF 2018', url: 'https://arxiv.org/abs/1709.01604' }],
+  results: {
+    // 0.03 of AUC: the poisoned-vs-retrained AUC gaps of the study's MIA are 0.05–0.1; seed spread
+    // of the AUC here is about 0.01.
+    '': { margin: 0.03, range: [0, 1] },
+  },
   optionsSchema: {
     type: 'object',
     additionalProperties: false,

@@ -1,73 +1,70 @@
-import { createRng, type SeedAggregate } from '@unlearn-bench/core';
+import type { ResultSpec } from '@unlearn-bench/core';
 import { describe, expect, it } from 'vitest';
+import { poolScores, ratioInterval } from '../stats.ts';
+import { aggregatesOf, record } from '../summary-fixture.ts';
 import { formatP, nullTestMetric, stouffer, type NullTestOptions } from './index.ts';
 
-const options: NullTestOptions = { metrics: ['gus', 'gus:fresh-noise'], alpha: 0.01 };
+const options: NullTestOptions = { metrics: ['*'], alpha: 0.01 };
+const SPECS: Record<string, ResultSpec> = {
+  gus: { margin: 0.1, null: 'standard-normal-scores' },
+  'gus:fresh-noise': { margin: 0.1, null: 'standard-normal-scores' },
+  accuracy: { margin: 0.01 },
+};
 
-/** An aggregate over `values` (one per seed), as core's summary computes it. */
-function aggregate(unlearner: string, metric: string, values: number[]): SeedAggregate {
-  const n = values.length;
-  const mean = values.reduce((a, b) => a + b, 0) / n;
-  const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
-  const role = unlearner === 'none' ? 'poisoned' : unlearner === 'retrain' ? 'retrained' : 'unlearned';
-  return { attack: 'gaussian', unlearner, budget: role === 'unlearned' ? 0.1 : null, role, metric, mean, std, ci95: [Number.NaN, Number.NaN], n, seeds: values.map((_, i) => i + 1) };
-}
+/** A GUS record of one seed with per-poison scores of this mean and std over k poisons. */
+const gus = (seed: number, unlearner: string, mean: number, std = 1, k = 400, metric = 'gus') => record(seed, unlearner, metric, Math.sqrt(k) * mean, { details: { mean, std, k } });
 
 describe('core/null-test', () => {
-  it("combines seeds by Stouffer's method: z = Σzᵢ/√n with the two-sided normal p", () => {
-    // Σ = 4 over 4 seeds: z = 2, p = 2·(1 − Φ(2)) = 0.0455002638 (normal table)
-    expect(stouffer(1, 4).z).toBeCloseTo(2, 12);
-    expect(stouffer(1, 4).p).toBeCloseTo(0.0455002638, 8);
-    // z = −3: p = 0.0026997961
-    expect(stouffer(-3 / Math.sqrt(3), 3).p).toBeCloseTo(0.0026997961, 8);
-    expect(stouffer(Number.NaN, 3).z).toBeNaN();
-    expect(stouffer(1, 0).p).toBeNaN();
-  });
-
-  it('reads ≠ null for a remembered poison and ≈ null for the retrained model and the control; exports z and p', () => {
-    const result = nullTestMetric.summarize(
-      {
-        aggregates: [
-          aggregate('none', 'gus', [-11.3, -13.3]),
-          aggregate('retrain', 'gus', [1.3, -1.0]),
-          aggregate('none', 'gus:fresh-noise', [0.4, -1.4]),
-          aggregate('none', 'accuracy', [0.95, 0.94]),
-        ],
-      },
-      options,
-    );
-    expect(result.cells.map((c) => [c.unlearner, c.metric, c.text])).toEqual([
-      ['none', 'gus', `≠ -17.4 (p ${formatP(stouffer(-12.3, 2).p)})`],
-      // z = 0.15·√2 = 0.212, p = 2·(1 − Φ(0.212)) = 0.832; z = −0.5·√2 = −0.707, p = 0.480 (normal table)
-      ['retrain', 'gus', '≈ 0.2 (p 0.832)'],
-      ['none', 'gus:fresh-noise', '≈ -0.7 (p 0.480)'],
+  it("pools per-poison scores: z = √K·mean I, which is Stouffer's √n·mean z for equal k", () => {
+    const pooled = poolScores([
+      { mean: -0.5, std: 1, k: 400 },
+      { mean: -0.7, std: 1, k: 400 },
     ]);
-    expect(result.cells[0].fields).toMatchObject({ nullVerdict: 'not null' });
-    expect(result.cells[0].fields!.stoufferZ).toBeCloseTo(-12.3 * Math.SQRT2, 10);
-    expect(result.rule).toContain('p < 0.01');
-    // without values (GUS where no Gaussian poisons were planted) the cell is exported, not printed
-    const empty = nullTestMetric.summarize({ aggregates: [{ ...aggregate('none', 'gus', [1, 2]), mean: Number.NaN, n: 0 }] }, options);
-    expect(empty.cells[0].text).toBeUndefined();
-    expect(empty.cells[0].fields).toMatchObject({ nullVerdict: 'n/a', stoufferZ: null, nullP: null });
+    expect(pooled.k).toBe(800);
+    expect(pooled.mean).toBeCloseTo(-0.6, 12);
+    expect(pooled.z).toBeCloseTo(stouffer((Math.sqrt(400) * -0.5 + Math.sqrt(400) * -0.7) / 2, 2).z, 10);
+    // Pooled variance by hand: (399·1 + 399·1 + 400·0.01 + 400·0.01) / 799.
+    expect(pooled.sd).toBeCloseTo(Math.sqrt((798 + 8) / 799), 12);
+    // Φ(−2) = 0.0227501319 (normal table): one-sided p of the negative side.
+    expect(poolScores([{ mean: -0.1, std: 1, k: 400 }]).pRemembered).toBeCloseTo(0.0227501319, 8);
+    expect(stouffer(1, 4).p).toBeCloseTo(0.0455002638, 8);
   });
 
-  it('rejects at the nominal rate when every seed is N(0, 1) (the known null distribution)', () => {
-    const rng = createRng(42);
-    const trials = 20_000;
-    let rejected = 0;
-    for (let t = 0; t < trials; t++) {
-      const values = rng.normalArray(3);
-      const { p } = stouffer((values[0] + values[1] + values[2]) / 3, 3);
-      if (p < 0.05) rejected++;
-    }
-    // Binomial(20 000, 0.05): mean 1,000, sd 30.8; ±5 sd
-    expect(rejected).toBeGreaterThan(1000 - 154);
-    expect(rejected).toBeLessThan(1000 + 154);
+  it('computes the residual fraction with a delta-method interval, undefined when the poisoned mean is not clear of 0', () => {
+    const r = ratioInterval(-0.3, 0.03, -0.6, 0.03);
+    expect(r.ratio).toBeCloseTo(0.5, 12);
+    // se = √(0.03² + 0.5²·0.03²) / 0.6
+    const se = Math.sqrt(0.0009 + 0.25 * 0.0009) / 0.6;
+    expect(r.ci95[0]).toBeCloseTo(0.5 - 1.959963984540054 * se, 12);
+    expect(ratioInterval(-0.3, 0.03, -0.01, 0.03).ratio).toBeNaN();
   });
 
-  it('formats p-values for tables', () => {
-    expect(formatP(0.04550026)).toBe('0.046');
-    expect(formatP(3.14e-7)).toBe('3.1e-7');
+  it('reads remembered for a poisoned model, null for the retrained model and the control, and exports the pooled fields', () => {
+    const records = [1, 2].flatMap((s) => [gus(s, 'none', -0.6), gus(s, 'retrain', 0.02), gus(s, 'gd', -0.3), gus(s, 'none', 0.01, 1, 400, 'gus:fresh-noise'), record(s, 'none', 'accuracy', 0.9)]);
+    const result = nullTestMetric.summarize({ aggregates: aggregatesOf(records, SPECS) }, options);
+    const fields = (unlearner: string, metric = 'gus') => result.cells.find((c) => c.unlearner === unlearner && c.metric === metric)?.fields;
+    expect(fields('none')).toMatchObject({ nullVerdict: 'remembered', pooledScores: 800 });
+    expect(fields('retrain')).toMatchObject({ nullVerdict: 'null' });
+    expect(fields('none', 'gus:fresh-noise')).toMatchObject({ nullVerdict: 'null' });
+    expect(fields('gd')?.residualFraction).toBeCloseTo(0.5, 10);
+    expect(result.cells.some((c) => c.metric === 'accuracy')).toBe(false);
+    expect(result.cells.find((c) => c.unlearner === 'none' && c.metric === 'gus')?.text).toMatch(/^≠ I -0\.600 \[-0\.\d+, -0\.\d+\], z -17\.0, p /);
+  });
+
+  it('flags a significantly positive mean as overshoot, not as a remembered poison', () => {
+    const records = [1, 2].flatMap((s) => [gus(s, 'none', -0.6), gus(s, 'ga', 0.3)]);
+    const result = nullTestMetric.summarize({ aggregates: aggregatesOf(records, SPECS) }, options);
+    expect(result.cells.find((c) => c.unlearner === 'ga')?.fields).toMatchObject({ nullVerdict: 'overshoot' });
+  });
+
+  it('leaves out metrics without scores (GUS on an attack without Gaussian poisons) and diverged models', () => {
+    const records = [record(1, 'none', 'gus', null, { details: { applicable: 0 } }), record(1, 'ga', 'gus', null, { diverged: 'non-finite weights' })];
+    expect(nullTestMetric.summarize({ aggregates: aggregatesOf(records, SPECS) }, options).cells).toEqual([]);
+  });
+
+  it('formats p-values', () => {
+    expect(formatP(0.0421)).toBe('0.042');
+    expect(formatP(3.1e-7)).toBe('3.1e-7');
     expect(formatP(0)).toBe('<1e-300');
     expect(formatP(Number.NaN)).toBe('n/a');
   });

@@ -23,6 +23,8 @@ export function parameterDistance(a: ClassifierModel, b: ClassifierModel): { l1:
       squares += d * d;
     }
   });
+  // Weights that overflowed (a diverged model) have no distance worth averaging.
+  if (!Number.isFinite(squares) || !Number.isFinite(l1)) return { l1: Number.NaN, l2: Number.NaN };
   return { l1, l2: Math.sqrt(squares) };
 }
 
