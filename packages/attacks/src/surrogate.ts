@@ -129,3 +129,19 @@ export function mixedInputGradient(model: ClassifierModel, x: tf.Tensor, y: tf.T
 export function parameterNorm(model: ClassifierModel): number {
   return tf.tidy(() => Math.sqrt(tf.addN(model.parameters().map((v) => tf.sum(tf.square(v)))).dataSync()[0]));
 }
+
+/**
+ * Standard deviation of all input values: both originals measure their step sizes in units of the
+ * inputs normalised by the dataset's σ (forest/consts.py in poisoning-gradient-matching; MNIST's
+ * σ = 0.3081 in plim).
+ */
+export function inputStd(values: Float32Array): number {
+  let sum = 0;
+  let squares = 0;
+  for (const v of values) {
+    sum += v;
+    squares += v * v;
+  }
+  const mean = sum / values.length;
+  return Math.sqrt(Math.max(0, squares / values.length - mean * mean));
+}

@@ -34,7 +34,7 @@ import {
   type Examples,
   type Rng,
 } from '@unlearn-bench/core';
-import { exactObjectiveInputGradient, mixedInputGradient, parameterGradient, parameterNorm, summedParameterGradient, trainSurrogate, type SecondOrderMethod } from '../surrogate.ts';
+import { exactObjectiveInputGradient, inputStd, mixedInputGradient, parameterGradient, parameterNorm, summedParameterGradient, trainSurrogate, type SecondOrderMethod } from '../surrogate.ts';
 
 /** Options of `core/gradient-canceling`. */
 export interface GradientCancelingOptions {
@@ -179,18 +179,6 @@ export function corruptParameters(model: ClassifierModel, examples: Examples, op
   } finally {
     tf.dispose([...clean, ...delta]);
   }
-}
-
-/** Standard deviation of all input values (the authors normalise MNIST by σ = 0.3081). */
-function inputStd(values: Float32Array): number {
-  let sum = 0;
-  let squares = 0;
-  for (const v of values) {
-    sum += v;
-    squares += v * v;
-  }
-  const mean = sum / values.length;
-  return Math.sqrt(Math.max(0, squares / values.length - mean * mean));
 }
 
 /** `core/gradient-canceling`: poisons that make a low-accuracy θp stationary for the poisoned loss. */

@@ -25,7 +25,7 @@ import {
   type ClassifierModel,
   type Rng,
 } from '@unlearn-bench/core';
-import { exactObjectiveInputGradient, mixedInputGradient, parameterGradient, parameterNorm, trainSurrogate, type SecondOrderMethod } from '../surrogate.ts';
+import { exactObjectiveInputGradient, inputStd, mixedInputGradient, parameterGradient, parameterNorm, trainSurrogate, type SecondOrderMethod } from '../surrogate.ts';
 
 /** Options of `core/witches-brew`. */
 export interface WitchesBrewOptions {
@@ -63,18 +63,6 @@ export interface WitchesBrewOptions {
   readonly adversarialClass: 'random' | 'runner-up';
   /** Which test images become targets: `random` (any test image, as in the original, forest/data/kettle.py), `random-correct` (random among those the first surrogate classifies correctly) or `low-margin` (random among the 5% of correctly classified ones with the smallest margin between the first surrogate's true-class logit and its runner-up logit). @default 'random' */
   readonly targetSelection: 'random' | 'random-correct' | 'low-margin';
-}
-
-/** Standard deviation of all input values (the original normalises inputs by the dataset's σ; forest/consts.py). */
-function inputStd(values: Float32Array): number {
-  let sum = 0;
-  let squares = 0;
-  for (const v of values) {
-    sum += v;
-    squares += v * v;
-  }
-  const mean = sum / values.length;
-  return Math.sqrt(Math.max(0, squares / values.length - mean * mean));
 }
 
 /** Translates each image of `x` [n, h, w, c] by its (dy, dx) with zero fill: out[r, c] = x[r − dy, c − dx]. */

@@ -3,6 +3,24 @@ import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { binPath, repoRoot } from './helpers.ts';
 
+/**
+ * A tiny manifest whose training takes far longer than any test (thousands of epochs), so a process
+ * still computing it long after the test gave up on it is an orphan, and a lock holder stays busy.
+ */
+export function longRunningManifest(name: string): object {
+  return {
+    name,
+    seeds: [1, 2],
+    dataset: { use: 'core/synthetic-images', options: { shape: [4, 4, 1], trainSize: 200, testSize: 50 } },
+    model: { use: 'core/mlp', options: { hidden: [8] } },
+    training: { epochs: 5000, batchSize: 50, learningRate: 0.01 },
+    attacks: [{ use: 'core/gaussian', options: { count: 10, sigma: 0.5 } }],
+    unlearners: [{ use: 'core/gd' }],
+    budgets: [0.1],
+    metrics: [{ use: 'core/accuracy' }],
+  };
+}
+
 /** A running `unlearn-bench` process with its PID. */
 export interface BinProcess {
   readonly pid: number;

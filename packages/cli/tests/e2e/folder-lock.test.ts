@@ -7,20 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startBin, waitFor } from './concurrency.ts';
+import { longRunningManifest, startBin, waitFor } from './concurrency.ts';
 import { tempDir, writeManifest } from './helpers.ts';
 
-const manifest = writeManifest({
-  name: 'lock',
-  seeds: [1, 2],
-  dataset: { use: 'core/synthetic-images', options: { shape: [4, 4, 1], trainSize: 200, testSize: 50 } },
-  model: { use: 'core/mlp', options: { hidden: [8] } },
-  training: { epochs: 5000, batchSize: 50, learningRate: 0.01 },
-  attacks: [{ use: 'core/gaussian', options: { count: 10, sigma: 0.5 } }],
-  unlearners: [{ use: 'core/gd' }],
-  budgets: [0.1],
-  metrics: [{ use: 'core/accuracy' }],
-});
+const manifest = writeManifest(longRunningManifest('lock'));
 
 async function round(workers: string): Promise<void> {
   const out = tempDir();

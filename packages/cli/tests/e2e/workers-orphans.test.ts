@@ -8,22 +8,10 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, running, startBin, waitFor } from './concurrency.ts';
+import { childrenOf, longRunningManifest, running, startBin, waitFor } from './concurrency.ts';
 import { tempDir, writeManifest } from './helpers.ts';
 
-// Training that takes far longer than the test (thousands of epochs), so an orphan would still be
-// computing long after the test gave up on it.
-const manifest = writeManifest({
-  name: 'orphans',
-  seeds: [1, 2],
-  dataset: { use: 'core/synthetic-images', options: { shape: [4, 4, 1], trainSize: 200, testSize: 50 } },
-  model: { use: 'core/mlp', options: { hidden: [8] } },
-  training: { epochs: 5000, batchSize: 50, learningRate: 0.01 },
-  attacks: [{ use: 'core/gaussian', options: { count: 10, sigma: 0.5 } }],
-  unlearners: [{ use: 'core/gd' }],
-  budgets: [0.1],
-  metrics: [{ use: 'core/accuracy' }],
-});
+const manifest = writeManifest(longRunningManifest('orphans'));
 
 function workersStarted(out: string): boolean {
   if (!existsSync(join(out, 'results.db'))) return false;
