@@ -1,6 +1,8 @@
 /** Normal-distribution helpers for test statistics. */
 import studentCdf from '@stdlib/stats-base-dists-t-cdf';
 import studentQuantile from '@stdlib/stats-base-dists-t-quantile';
+import betaQuantile from '@stdlib/stats-base-dists-beta-quantile';
+import binomialCdf from '@stdlib/stats-base-dists-binomial-cdf';
 
 /** Complementary error function (Numerical Recipes' erfcc, |error| < 1.2e-7). */
 export function erfc(x: number): number {
@@ -210,4 +212,40 @@ export function ratioInterval(a: number, seA: number, b: number, seB: number): {
   if (!(Math.abs(b) > 1.959963984540054 * seB)) return { ratio: Number.NaN, ci95: [Number.NaN, Number.NaN] };
   const se = Math.sqrt(seA * seA + ratio * ratio * seB * seB) / Math.abs(b);
   return { ratio, ci95: [ratio - 1.959963984540054 * se, ratio + 1.959963984540054 * se] };
+}
+
+/** One-sided Clopper–Pearson bounds (level `level`) for `x` successes of `n`. */
+function clopperPearson(x: number, n: number, level: number): { low: number; high: number } {
+  return { low: x === 0 ? 0 : betaQuantile(1 - level, x, n - x + 1), high: x === n ? 1 : betaQuantile(level, x + 1, n - x) };
+}
+
+/**
+ * Paired comparison of one 0/1 outcome per seed (a Witches' Brew target flipped or not) between a
+ * model and the reference, with exact tests instead of a t-test, whose normal approximation fails
+ * on a handful of 0/1 differences (eight equal outcomes would give a zero-width interval):
+ *   - difference: McNemar's exact test on the discordant seeds (b: model 1 and reference 0; c: the
+ *     reverse), p = 2 · P(Bin(b + c, ½) ≤ min(b, c));
+ *   - equivalence: |mean d| ≤ (b + c)/n, so equivalence within ±margin holds when the discordance
+ *     rate is shown below margin: p = P(Bin(n, margin) ≤ b + c) (reject for p < α), i.e. the
+ *     one-sided Clopper–Pearson upper bound of (b + c)/n lies below margin;
+ *   - intervals of d = b/n − c/n from Clopper–Pearson bounds of b/n and c/n at half the level each.
+ */
+export function pairedBinaryTest(model: readonly number[], reference: readonly number[], margin: number): PairedTest {
+  const n = model.length;
+  let b = 0;
+  let c = 0;
+  model.forEach((m, i) => {
+    if (m === 1 && reference[i] === 0) b++;
+    if (m === 0 && reference[i] === 1) c++;
+  });
+  const mean = (b - c) / n;
+  const discordant = b + c;
+  const p = discordant === 0 ? 1 : Math.min(1, 2 * binomialCdf(Math.min(b, c), discordant, 0.5));
+  const interval = (level: number): readonly [number, number] => {
+    const half = 1 - (1 - level) / 4; // each one-sided bound of b/n and c/n at (1 − level)/4
+    const bb = clopperPearson(b, n, half);
+    const cc = clopperPearson(c, n, half);
+    return [Math.max(-1, bb.low - cc.high), Math.min(1, bb.high - cc.low)];
+  };
+  return { n, mean, sd: Number.NaN, df: n - 1, p, ci95: interval(0.95), ci90: interval(0.9), tostP: binomialCdf(discordant, n, margin) };
 }

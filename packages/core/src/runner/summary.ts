@@ -228,8 +228,8 @@ export interface SummaryFormat {
   /** Markdown tables instead of aligned text. */
   readonly markdown?: boolean;
   /**
-   * Summary metrics to add tables for (see `selectSummaryMetrics`); none by default. With `metrics`,
-   * they see only those metrics' aggregates.
+   * Summary metrics to add tables for (see `selectSummaryMetrics`); none by default. They always
+   * see every metric's aggregates; `metrics` only filters what is printed.
    */
   readonly summaries?: readonly SummarySelection[];
   /** How each metric reads its results (intervals kept in range); default: the summaries' specs. */
@@ -262,8 +262,9 @@ export function formatSummary(records: readonly ResultRecord[], format: SummaryF
 function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, nameSetup: boolean): string[] {
   const specs = format.specs ?? format.summaries?.[0]?.specs ?? new Map();
   const aggregates = aggregate(records, specs);
-  // Summary metrics see the metrics shown, so a verdict over "every metric" reads off the tables.
-  const outputs = runSummaryMetrics(format.metrics ? records.filter((r) => format.metrics!.includes(r.metric)) : records, format.summaries ?? [], specs);
+  // Summary metrics see every metric (a filter only changes what is shown), so a verdict's family
+  // of tests and a method's verdict over all its metrics are the same as in summary.jsonl.
+  const outputs = runSummaryMetrics(records, format.summaries ?? [], specs);
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
   const statedRules = new Set<string>();

@@ -22,7 +22,7 @@
  * any, `diverged` if it diverged, else `inconclusive`.
  */
 import { defineSummaryMetric, type SeedAggregate, type SummaryCell, type SummaryRow } from '@unlearn-bench/core';
-import { benjaminiHochbergAdjust, holmAdjust, pairedTTest, poolScores, type PairedTest, type PooledScores } from '../stats.ts';
+import { benjaminiHochbergAdjust, holmAdjust, pairedBinaryTest, pairedTTest, poolScores, type PairedTest, type PooledScores } from '../stats.ts';
 import { scoreSummaries, selectsMetric } from '../summary-input.ts';
 
 /** Options of `core/verdict`. */
@@ -46,6 +46,8 @@ interface Comparison {
   readonly a: SeedAggregate;
   readonly margin: number;
   readonly paired?: PairedTest;
+  /** The paired test is the exact binary one (one 0/1 outcome per seed). */
+  readonly binary?: boolean;
   readonly pooled?: PooledScores;
   /** Indices into the family's p-values: [two-sided] for paired, [remembered, overshoot] for pooled. */
   readonly tests: number[];
@@ -54,16 +56,21 @@ interface Comparison {
   reason?: string;
 }
 
-/** Per-seed paired differences of `a` against `reference` (seeds where both have a value). */
-export function pairedDifferences(a: Pick<SeedAggregate, 'seeds' | 'values'>, reference: Pick<SeedAggregate, 'seeds' | 'values'>): number[] {
-  const out: number[] = [];
+/** Per-seed pairs [model, reference] of `a` and `reference` (seeds where both have a value). */
+export function pairedValues(a: Pick<SeedAggregate, 'seeds' | 'values'>, reference: Pick<SeedAggregate, 'seeds' | 'values'>): [number, number][] {
+  const out: [number, number][] = [];
   a.seeds.forEach((seed, i) => {
     const j = reference.seeds.indexOf(seed);
     const v = a.values[i];
     const r = j >= 0 ? reference.values[j] : null;
-    if (v !== null && r !== null && r !== undefined) out.push(v - r);
+    if (v !== null && r !== null && r !== undefined) out.push([v, r]);
   });
   return out;
+}
+
+/** Per-seed paired differences of `a` against `reference` (seeds where both have a value). */
+export function pairedDifferences(a: Pick<SeedAggregate, 'seeds' | 'values'>, reference: Pick<SeedAggregate, 'seeds' | 'values'>): number[] {
+  return pairedValues(a, reference).map(([v, r]) => v - r);
 }
 
 function decimals(margin: number): number {
@@ -149,12 +156,15 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
         comparisons.push({ a, margin, tests: [], verdict: 'diverged', reason: reason ?? undefined });
         continue;
       }
-      const paired = pairedTTest(pairedDifferences(a, ref), margin);
+      const pairs = pairedValues(a, ref);
+      // One 0/1 outcome per seed on both sides (a target flipped or not): exact binary tests.
+      const binary = pairs.length > 0 && pairs.every(([m, r]) => (m === 0 || m === 1) && (r === 0 || r === 1)) && a.spec.range?.[0] === 0 && a.spec.range?.[1] === 1;
+      const paired = binary ? pairedBinaryTest(pairs.map(([m]) => m), pairs.map(([, r]) => r), margin) : pairedTTest(pairs.map(([m, r]) => m - r), margin);
       if (paired.n < 2) {
         comparisons.push({ a, margin, paired, tests: [], verdict: 'insufficient' });
         continue;
       }
-      comparisons.push({ a, margin, paired, tests: [family.push(paired.p) - 1], verdict: 'inconclusive' });
+      comparisons.push({ a, margin, paired, binary, tests: [family.push(paired.p) - 1], verdict: 'inconclusive' });
     }
     const adjusted = options.correction === 'holm' ? holmAdjust(family) : options.correction === 'benjamini-hochberg' ? benjaminiHochbergAdjust(family) : family;
     for (const c of comparisons) {
@@ -184,7 +194,7 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
         fields: {
           verdict: c.verdict,
           margin: c.margin,
-          test: c.a.spec.null === 'standard-normal-scores' ? 'pooled scores vs N(0, 1) null' : 'paired t-test + TOST',
+          test: c.a.spec.null === 'standard-normal-scores' ? 'pooled scores vs N(0, 1) null' : c.binary ? 'exact McNemar + binomial equivalence (0/1 per seed)' : 'paired t-test + TOST',
           meanDifference: c.paired ? c.paired.mean : c.pooled ? c.pooled.mean : null,
           differenceLow: interval ? interval[0] : null,
           differenceHigh: interval ? interval[1] : null,
@@ -231,11 +241,14 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
           ? `Benjamini–Hochberg (false discovery rate) over the ${family.length} tests of this run`
           : 'no multiplicity correction';
     const level = Math.round((1 - 2 * options.alpha) * 100);
+    const binaryRule = comparisons.some((c) => c.binary)
+      ? ` One 0/1 outcome per seed (a target flipped or not): exact McNemar test on the discordant seeds instead of the t-test, and ≈ only if the one-sided ${Math.round(100 * (1 - options.alpha))}% Clopper–Pearson bound of the discordant share lies below the margin.`
+      : '';
     return {
       title: 'verdict against retraining',
       rule: [
-        `cells: mean of d = model − retrain over paired seeds [95% interval]; ≈ equivalent if the ${level}% interval of d lies inside ±margin (TOST at α = ${options.alpha}); else ≠ different if the two-sided paired t-test rejects d = 0 at α = ${options.alpha} after ${correction}; ? inconclusive otherwise; insufficient below 2 paired seeds; diverged if a model diverged on any seed.`,
-        `GUS-type scores: all poisons of all seeds pooled, mean score against its exact N(0, 1) null (≈ if the ${level}% interval lies inside ±margin, else ≠ if significantly negative: remembered, or positive: overshoot). Margins: ${margins || 'none'}. Row verdict: equivalent only if ≈ on every metric, different if ≠ on any.`,
+        `cells: mean of d = model − retrain over paired seeds [95% interval]; ≈ equivalent if the ${level}% interval of d lies inside ±margin (TOST at α = ${options.alpha}); else ≠ different if the two-sided paired t-test rejects d = 0 at α = ${options.alpha} after ${correction}; ? inconclusive otherwise; insufficient below 2 paired seeds; diverged if a model diverged on any seed.${binaryRule}`,
+        `GUS-type scores: all poisons of all seeds pooled, mean score against its exact N(0, 1) null (≈ if the ${level}% interval lies inside ±margin, else ≠ if significantly negative: remembered, or positive: overshoot). Margins: ${margins || 'none'}. Row verdict (over every judged metric of the run, shown or not): equivalent only if ≈ on all, different if ≠ on any.`,
       ].join('\n'),
       cells,
       rows,

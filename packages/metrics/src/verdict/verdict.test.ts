@@ -1,6 +1,6 @@
 import { createRng, type ResultRecord, type ResultSpec, type SummaryResult } from '@unlearn-bench/core';
 import { describe, expect, it } from 'vitest';
-import { benjaminiHochbergAdjust, holmAdjust, pairedTTest } from '../stats.ts';
+import { benjaminiHochbergAdjust, holmAdjust, pairedBinaryTest, pairedTTest } from '../stats.ts';
 import { aggregatesOf, record } from '../summary-fixture.ts';
 import { verdictMetric, type VerdictOptions } from './index.ts';
 
@@ -48,6 +48,26 @@ describe('paired t-test, TOST and multiplicity corrections against SciPy', () =>
     const shifted = pairedTTest([0.02, 0.02, 0.02], 0.01);
     expect(shifted.p).toBe(0);
     expect(shifted.tostP).toBe(1);
+  });
+
+  it('tests one 0/1 outcome per seed exactly: McNemar on the discordant seeds, binomial equivalence, Clopper–Pearson intervals', () => {
+    // b = 5 seeds flipped by the model only, c = 0: scipy.stats.binomtest(0, 5, 0.5).pvalue = 0.0625.
+    const five = pairedBinaryTest([1, 1, 1, 1, 1, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0, 0], 0.1);
+    expect(five.p).toBeCloseTo(0.0625, 12);
+    expect(five.mean).toBe(5 / 8);
+    // Eight concordant seeds do not show |d| < 0.1: P(Bin(8, 0.1) ≤ 0) = 0.9⁸ = 0.43046721.
+    const same = pairedBinaryTest([1, 0, 0, 0, 0, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0], 0.1);
+    expect(same.tostP).toBeCloseTo(0.43046721, 8);
+    expect(same.p).toBe(1);
+    // Forty concordant seeds do: 0.9⁴⁰ = 0.0147808829.
+    expect(pairedBinaryTest(Array(40).fill(0), Array(40).fill(0), 0.1).tostP).toBeCloseTo(0.0147808829, 9);
+    // The interval of d contains the observed difference and stays in [−1, 1].
+    expect(five.ci95[0]).toBeLessThan(5 / 8);
+    expect(five.ci95[1]).toBeLessThanOrEqual(1);
+    const records = [1, 2, 3, 4, 5, 6, 7, 8].flatMap((s) => [record(s, 'retrain', 'hit', s === 1 ? 1 : 0), record(s, 'gd', 'hit', s === 1 ? 1 : 0)]);
+    const result = judge(records, { hit: { margin: 0.1, range: [0, 1] } });
+    expect(result.cells.find((c) => c.unlearner === 'gd')?.fields).toMatchObject({ verdict: 'inconclusive', test: 'exact McNemar + binomial equivalence (0/1 per seed)' });
+    expect(result.rule).toContain('exact McNemar test on the discordant seeds');
   });
 
   it("adjusts p-values as Holm's step-down and Benjamini–Hochberg's step-up procedures do", () => {
