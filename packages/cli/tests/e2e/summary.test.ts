@@ -26,7 +26,7 @@ describe('core/verdict in a run', () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toContain('attack: gaussian   (mean ± std [95% interval of the mean] over 2 seeds)');
     expect(first.stdout).toMatch(/\nverdict against retraining, gaussian: cells: mean of d = model − retrain over paired seeds \[95% interval\]; ≈ equivalent if the 90% interval of d lies inside ±margin/);
-    expect(first.stdout).toContain("after Holm's correction over the 2 tests of this run");
+    expect(first.stdout).toContain("after Holm's correction over the 2 tests for this attack");
     expect(first.stdout).toContain('Margins: accuracy ±0.01.');
     expect(first.stdout).toMatch(/\nmodel +budget +accuracy +verdict\n-+ +-+ +-+ +-+\nnone \(poisoned\) +- +[≈≠?] [-+]?\d\.\d+ \[[-+]?\d\.\d+, [-+]?\d\.\d+\] +(different|equivalent|inconclusive)\ngd +20% +[≈≠?] /);
     const lines = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

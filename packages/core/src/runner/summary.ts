@@ -254,8 +254,12 @@ const sameModel = (a: ModelKey, b: ModelKey) => a.unlearner === b.unlearner && a
  */
 export function formatSummary(records: readonly ResultRecord[], format: SummaryFormat = {}): string {
   const setups = bySetup(records);
+  // Each attack of a manifest is its own setup; tables name the manifest only where two setups
+  // share an attack label (runs of different manifests or recipes in one folder).
+  const attackCount = new Map<string, number>();
+  for (const attack of setups.flatMap((rs) => [...new Set(rs.map((r) => r.attack))])) attackCount.set(attack, (attackCount.get(attack) ?? 0) + 1);
   const blocks: string[] = [];
-  for (const setupRecords of setups) blocks.push(...formatSetup(setupRecords, format, setups.length > 1));
+  for (const setupRecords of setups) blocks.push(...formatSetup(setupRecords, format, setupRecords.some((r) => (attackCount.get(r.attack) ?? 0) > 1)));
   return blocks.join('\n\n');
 }
 

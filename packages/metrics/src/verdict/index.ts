@@ -10,7 +10,8 @@
  *   - `equivalent`: the (1 − 2α) t-interval of mean d lies inside (−δ, δ) (Schuirmann's TOST at α),
  *     checked first: a difference shown to be inside the margin is equivalent even if non-zero;
  *   - `different`: otherwise, if the two-sided paired t-test of mean d = 0 rejects at α after the
- *     multiplicity correction (Holm by default) over every test of the run;
+ *     multiplicity correction (Holm by default) over every test of the attack's setup (one
+ *     family per attack and experiment setup);
  *   - `inconclusive`: neither; `insufficient`: fewer than 2 paired seeds; `diverged`: the model (or
  *     the retrained model) diverged on some seed, so nothing is averaged.
  * Metrics whose per-seed value summarises per-poison scores that are exactly N(0, 1) for a model
@@ -236,9 +237,9 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
     const margins = [...new Map(comparisons.map((c) => [c.a.metric, c.margin])).entries()].map(([m, d]) => `${m} ±${d}`).join(', ');
     const correction =
       options.correction === 'holm'
-        ? `Holm's correction over the ${family.length} tests of this run`
+        ? `Holm's correction over the ${family.length} tests for this attack`
         : options.correction === 'benjamini-hochberg'
-          ? `Benjamini–Hochberg (false discovery rate) over the ${family.length} tests of this run`
+          ? `Benjamini–Hochberg (false discovery rate) over the ${family.length} tests for this attack`
           : 'no multiplicity correction';
     const level = Math.round((1 - 2 * options.alpha) * 100);
     const binaryRule = comparisons.some((c) => c.binary)
@@ -248,7 +249,7 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
       title: 'verdict against retraining',
       rule: [
         `cells: mean of d = model − retrain over paired seeds [95% interval]; ≈ equivalent if the ${level}% interval of d lies inside ±margin (TOST at α = ${options.alpha}); else ≠ different if the two-sided paired t-test rejects d = 0 at α = ${options.alpha} after ${correction}; ? inconclusive otherwise; insufficient below 2 paired seeds; diverged if a model diverged on any seed.${binaryRule}`,
-        `GUS-type scores: all poisons of all seeds pooled, mean score against its exact N(0, 1) null (≈ if the ${level}% interval lies inside ±margin, else ≠ if significantly negative: remembered, or positive: overshoot). Margins: ${margins || 'none'}. Row verdict (over every judged metric of the run, shown or not): equivalent only if ≈ on all, different if ≠ on any.`,
+        `GUS-type scores: all poisons of all seeds pooled, mean score against its exact N(0, 1) null (≈ if the ${level}% interval lies inside ±margin, else ≠ if significantly negative: remembered, or positive: overshoot). Margins: ${margins || 'none'}. Row verdict (over every judged metric, shown or not): equivalent only if ≈ on all, different if ≠ on any.`,
       ].join('\n'),
       cells,
       rows,

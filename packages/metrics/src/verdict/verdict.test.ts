@@ -206,7 +206,7 @@ describe('core/verdict on diverged, short and mixed runs', () => {
 
   it('states the test, α, the correction with its family size and the margins in the rule', () => {
     const result = judge(simulate(createRng(1), 3, { gd: 0 }, 0.005), ACC);
-    expect(result.rule).toContain("two-sided paired t-test rejects d = 0 at α = 0.05 after Holm's correction over the 1 tests of this run");
+    expect(result.rule).toContain("two-sided paired t-test rejects d = 0 at α = 0.05 after Holm's correction over the 1 tests for this attack");
     expect(result.rule).toContain('90% interval of d lies inside ±margin (TOST at α = 0.05)');
     expect(result.rule).toContain('Margins: acc ±0.01');
   });
