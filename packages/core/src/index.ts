@@ -107,8 +107,8 @@ export type { RegistryEntry, DefinitionOf } from './plugin/registry.ts';
 export { getOrCreateValidator, formatAjvErrors } from './plugin/ajv.ts';
 export { closestMatch } from './suggest.ts';
 
-export { loadManifest, parseManifest, validateManifest, canonicalJson, hashJson } from './manifest/manifest.ts';
-export type { Manifest, PluginRef, ResolvedRef, Experiment } from './manifest/manifest.ts';
+export { loadManifest, parseManifest, validateManifest, canonicalJson, hashJson, expandSweep, MAX_SWEEP_VARIANTS } from './manifest/manifest.ts';
+export type { Manifest, PluginRef, UnlearnerRef, SweepVariant, ResolvedRef, Experiment } from './manifest/manifest.ts';
 export { experimentSchema } from './manifest/schema.ts';
 export { importPlugin, loadManifestPlugins, resolvePluginSpecifier } from './manifest/plugins.ts';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Runner, createRootContainer, silentLogger, validateManifest, type EngineInfo, type Experiment, type RunSummary } from '../src/index.ts';
+import { Runner, createRootContainer, expandSweep, silentLogger, validateManifest, type EngineInfo, type Experiment, type RunSummary } from '../src/index.ts';
 import { fixturePlugin, fixtureReferences } from './fixture-plugin.ts';
 
 const engine: EngineInfo = { backend: 'cpu', reason: 'test', threads: 1 };
@@ -128,5 +128,55 @@ describe('Runner', () => {
       expect.stringMatching(/^seed=1_attack=fx_flip#[0-9a-f]{12}-poisoned\.weights$/),
       expect.stringMatching(/^seed=1_attack=fx_flip#[0-9a-f]{12}-retrained\.weights$/),
     ]);
+  });
+});
+
+describe('hyper-parameter sweeps', () => {
+  const registry = async () => createRootContainer({ plugins, engine, logger: silentLogger }).resolve<import('../src/index.ts').Registry>((await import('../src/tokens.ts')).REGISTRY);
+
+  it('expands a grid to the Cartesian product in the order written, each variant a row labelled with its values', () => {
+    const variants = expandSweep({ use: 'fx/finetune', options: { fail: false }, sweep: { scale: [1, 0.5], mutate: [false, true] } });
+    expect(variants.map((v) => v.ref.label)).toEqual(['fx/finetune[scale=1,mutate=false]', 'fx/finetune[scale=1,mutate=true]', 'fx/finetune[scale=0.5,mutate=false]', 'fx/finetune[scale=0.5,mutate=true]']);
+    expect(variants[2].ref.options).toEqual({ fail: false, scale: 0.5, mutate: false });
+    expect(variants[2].variant).toEqual({ of: 'fx/finetune', values: { scale: 0.5, mutate: false } });
+  });
+
+  it('validates every variant like an entry and refuses sweeps of reference rows or too large grids', async () => {
+    const reg = await registry();
+    const experiment = validateManifest(manifest({ unlearners: [{ use: 'core/none' }, { use: 'fx/finetune', label: 'ft', sweep: { scale: [1, 2] } }] }), reg);
+    expect(experiment.unlearners.map((u) => [u.label, u.options.scale, u.variant?.of])).toEqual([
+      ['none', undefined, undefined],
+      ['ft[scale=1]', 1, 'ft'],
+      ['ft[scale=2]', 2, 'ft'],
+    ]);
+    const issues = (value: object) => {
+      try {
+        validateManifest(value, reg);
+        return [];
+      } catch (error) {
+        return (error as { issues: { path: string; message: string }[] }).issues.map((i) => `${i.path}: ${i.message}`);
+      }
+    };
+    expect(issues(manifest({ unlearners: [{ use: 'fx/finetune', sweep: { scale: ['big'] } }] }))[0]).toMatch(/^unlearners\[0\] \(sweep variant fx\/finetune\[scale=big\]\)\.options\.scale: expected number/);
+    expect(issues(manifest({ unlearners: [{ use: 'fx/finetune', sweep: { lr: [0.1] } }] }))[0]).toMatch(/^unlearners\[0\] \(sweep variant fx\/finetune\[lr=0\.1\]\)\.options\.lr: unknown property 'lr'/);
+    expect(issues(manifest({ unlearners: [{ use: 'core/none', sweep: { x: [1] } }] }))).toEqual(['unlearners[0].sweep: core/none is a reference row, not a method: it has nothing to sweep.']);
+    const big = Array.from({ length: 15 }, (_, i) => i / 100);
+    expect(issues(manifest({ unlearners: [{ use: 'fx/finetune', sweep: { scale: big, fail: [false], mutate: [false], nan: big } }] }))).toEqual([
+      'unlearners[0].sweep: expands to 225 variants, more than 200. Sweep fewer values, or split the grid over several entries.',
+    ]);
+    expect(issues(manifest({ unlearners: [{ use: 'fx/finetune', sweep: {} }] }))[0]).toMatch(/^unlearners\/0\/sweep|unlearners\[0\]\.sweep/);
+  });
+
+  it('runs every variant at every budget, and a larger grid recomputes only the new variants', async () => {
+    const two = manifest({ seeds: [1], unlearners: [{ use: 'fx/finetune', sweep: { scale: [1, 0.5] } }], budgets: [0.1] });
+    const first = await run(two);
+    expect(first.summary.cellsTotal).toBe(2 + 2);
+    expect(first.summary.failures).toEqual([]);
+    const three = manifest({ seeds: [1], unlearners: [{ use: 'fx/finetune', sweep: { scale: [1, 0.5, 0.25] } }], budgets: [0.1] });
+    const second = await run(three, first.outDir);
+    expect(second.summary.cellsSkipped).toBe(4);
+    expect(second.summary.cellsComputed).toBe(1);
+    const lines = readFileSync(join(first.outDir, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unlearner: string });
+    expect([...new Set(lines.map((l) => l.unlearner))].sort()).toEqual(['fx/finetune[scale=0.25]', 'fx/finetune[scale=0.5]', 'fx/finetune[scale=1]', 'none', 'retrain']);
   });
 });

@@ -23,6 +23,42 @@ export interface PluginRef {
   options?: Record<string, unknown>;
 }
 
+/** An unlearner entry as written: a plugin entry, optionally with a hyper-parameter grid. */
+export interface UnlearnerRef extends PluginRef {
+  /** Option name → values; the entry expands to the Cartesian product (see `expandSweep`). */
+  sweep?: Record<string, unknown[]>;
+}
+
+/** Most variants one sweep may expand to (a typo like a 1,000-value list should not start a week of runs). */
+export const MAX_SWEEP_VARIANTS = 200;
+
+/** One variant of a swept unlearner entry: its label, options, and where it comes from. */
+export interface SweepVariant {
+  readonly ref: PluginRef;
+  /** The entry's own label (without the values) and the grid values of this variant. */
+  readonly variant: { readonly of: string; readonly values: Readonly<Record<string, unknown>> };
+}
+
+/** `0.01`, `true`, `"sgd"` → `0.01`, `true`, `sgd`; objects and arrays as compact JSON. */
+function formatSweepValue(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}
+
+/**
+ * The variants of a swept entry: the Cartesian product of its `sweep` lists, in the order the keys
+ * and values are written, each labelled `<label>[k1=v1,k2=v2]` with the values overriding `options`.
+ */
+export function expandSweep(ref: UnlearnerRef): SweepVariant[] {
+  const base = ref.label ?? (ref.use.startsWith('core/') ? ref.use.slice('core/'.length) : ref.use);
+  const keys = Object.keys(ref.sweep ?? {});
+  let combos: Record<string, unknown>[] = [{}];
+  for (const key of keys) combos = combos.flatMap((combo) => ref.sweep![key].map((value) => ({ ...combo, [key]: value })));
+  return combos.map((values) => ({
+    ref: { use: ref.use, label: `${base}[${keys.map((k) => `${k}=${formatSweepValue(values[k])}`).join(',')}]`, options: { ...(ref.options ?? {}), ...structuredClone(values) } },
+    variant: { of: base, values },
+  }));
+}
+
 /** The manifest as written (after structural validation and schema defaults). */
 export interface Manifest {
   $schema?: string;
@@ -35,7 +71,7 @@ export interface Manifest {
   model: PluginRef;
   training: TrainingRecipe;
   attacks: PluginRef[];
-  unlearners: PluginRef[];
+  unlearners: UnlearnerRef[];
   budgets: number[];
   metrics: PluginRef[];
 }
@@ -47,6 +83,8 @@ export interface ResolvedRef<K extends ContributionKind> {
   readonly entry: RegistryEntry<K>;
   readonly definition: DefinitionOf[K];
   readonly options: Readonly<Record<string, unknown>>;
+  /** For one variant of a swept unlearner entry: the entry's label and this variant's grid values. */
+  readonly variant?: SweepVariant['variant'];
 }
 
 /** A fully validated experiment, ready to run. */
@@ -140,16 +178,38 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     return { use: ref.use, label, entry, definition: entry.definition, options };
   };
 
+  // A swept entry becomes one resolved unlearner per grid point, each validated like an entry.
+  const resolveUnlearner = (ref: UnlearnerRef, i: number): (ResolvedRef<'unlearner'> | undefined)[] => {
+    const path = `unlearners[${i}]`;
+    if (!ref.sweep) return [resolve('unlearner', ref, path)];
+    const variants = Object.values(ref.sweep).reduce((n, values) => n * values.length, 1);
+    if (variants > MAX_SWEEP_VARIANTS) {
+      issues.push({ path: `${path}.sweep`, message: `expands to ${variants} variants, more than ${MAX_SWEEP_VARIANTS}. Sweep fewer values, or split the grid over several entries.` });
+      return [];
+    }
+    const head = resolve('unlearner', { use: ref.use, label: ref.label, options: ref.options }, path);
+    if (!head) return [undefined];
+    if (head.definition.reference || head.definition.budget === 'unlimited') {
+      issues.push({ path: `${path}.sweep`, message: `${ref.use} is a reference row, not a method: it has nothing to sweep.` });
+      return [];
+    }
+    return expandSweep(ref).map(({ ref: variantRef, variant }) => {
+      const resolved = resolve('unlearner', variantRef, `${path} (sweep variant ${variantRef.label})`);
+      return resolved && { ...resolved, variant };
+    });
+  };
   const dataset = resolve('dataset', manifest.dataset, 'dataset');
   const model = resolve('model', manifest.model, 'model');
   const attacks = manifest.attacks.map((ref, i) => resolve('attack', ref, `attacks[${i}]`));
-  const unlearners = manifest.unlearners.map((ref, i) => resolve('unlearner', ref, `unlearners[${i}]`));
+  const unlearnerEntries = manifest.unlearners.flatMap((ref, i) => resolveUnlearner(ref, i).map((resolved) => ({ resolved, path: `unlearners[${i}]` })));
+  const unlearners = unlearnerEntries.map((e) => e.resolved);
+  const unlearnerPaths = unlearnerEntries.map((e) => e.path);
   const metrics = manifest.metrics.map((ref, i) => resolve('metric', ref, `metrics[${i}]`));
 
   checkUniqueLabels(attacks, 'attacks', issues);
-  checkUniqueLabels(unlearners, 'unlearners', issues);
+  checkUniqueLabels(unlearners, 'unlearners', issues, unlearnerPaths);
   checkUniqueLabels(metrics, 'metrics', issues);
-  checkReferenceLabels(unlearners, issues);
+  checkReferenceLabels(unlearners, issues, unlearnerPaths);
   checkBudgetLabels(manifest.budgets, issues);
   // Optimizer fields left out stay out of the resolved training (and its hashes): absent means the
   // default (sgd, coupled L2, constant rate), so manifests written before they existed keep their keys.
@@ -167,18 +227,18 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
 
   if (model) {
     const offered = new Set<Capability>(model.definition.capabilities);
-    const check = (refs: readonly (ResolvedRef<'attack' | 'unlearner' | 'metric'> | undefined)[], field: string) =>
+    const check = (refs: readonly (ResolvedRef<'attack' | 'unlearner' | 'metric'> | undefined)[], field: string, paths?: readonly string[]) =>
       refs.forEach((ref, i) => {
         const missing = (ref?.definition.requires ?? []).filter((c) => !offered.has(c));
-        if (ref && missing.length > 0) {
+        if (ref && missing.length > 0 && !(ref.variant && refs.some((r, j) => j < i && r?.variant?.of === ref.variant!.of))) {
           issues.push({
-            path: `${field}[${i}].use`,
+            path: `${paths?.[i] ?? `${field}[${i}]`}.use`,
             message: `${ref.use} requires the capability ${missing.map((m) => `'${m}'`).join(', ')}, which model ${model.use} does not offer (it offers: ${[...offered].join(', ') || 'none'}). Choose another model or remove this entry.`,
           });
         }
       });
     check(attacks, 'attacks');
-    check(unlearners, 'unlearners');
+    check(unlearners, 'unlearners', unlearnerPaths);
     check(metrics, 'metrics');
   }
 
@@ -194,7 +254,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     model: summary(model!),
     training,
     attacks: attacks.map((a) => summary(a!)),
-    unlearners: unlearners.map((u) => summary(u!)),
+    unlearners: unlearners.map((u) => ({ ...summary(u!), ...(u!.variant ? { variant: u!.variant } : {}) })),
     budgets: manifest.budgets,
     metrics: metrics.map((m) => summary(m!)),
   };
@@ -218,11 +278,11 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
 }
 
 /** `none` and `retrain` name the two reference rows; another unlearner under those labels would be confused with them. */
-function checkReferenceLabels(refs: readonly (ResolvedRef<'unlearner'> | undefined)[], issues: ManifestIssue[]): void {
+function checkReferenceLabels(refs: readonly (ResolvedRef<'unlearner'> | undefined)[], issues: ManifestIssue[], paths?: readonly string[]): void {
   refs.forEach((ref, i) => {
     if (ref && !ref.definition.reference && (ref.label === 'none' || ref.label === 'retrain')) {
       issues.push({
-        path: `unlearners[${i}].label`,
+        path: `${paths?.[i] ?? `unlearners[${i}]`}.label`,
         message: `'${ref.label}' is the label of the ${ref.label === 'none' ? 'poisoned' : 'retrained'} model's row; ${ref.use} needs another label.`,
       });
     }
@@ -240,15 +300,16 @@ function checkBudgetLabels(budgets: readonly number[], issues: ManifestIssue[]):
   });
 }
 
-function checkUniqueLabels(refs: readonly (ResolvedRef<ContributionKind> | undefined)[], field: string, issues: ManifestIssue[]): void {
+function checkUniqueLabels(refs: readonly (ResolvedRef<ContributionKind> | undefined)[], field: string, issues: ManifestIssue[], paths?: readonly string[]): void {
   const seen = new Map<string, number>();
+  const at = (i: number) => paths?.[i] ?? `${field}[${i}]`;
   refs.forEach((ref, i) => {
     if (!ref) return;
     const first = seen.get(ref.label);
     if (first !== undefined) {
       issues.push({
-        path: `${field}[${i}]`,
-        message: `label '${ref.label}' is already used by ${field}[${first}]. Give one of them a distinct "label".`,
+        path: at(i),
+        message: `label '${ref.label}' is already used by ${at(first)}. Give one of them a distinct "label".`,
       });
     } else seen.set(ref.label, i);
   });
