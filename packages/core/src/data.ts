@@ -24,6 +24,12 @@ export interface DatasetSplit {
   readonly name: string;
   readonly train: Examples;
   readonly test: Examples;
+  /**
+   * Held-out examples disjoint from train and test, for choosing among a sweep's variants without
+   * looking at the test set (`selection` in a manifest); absent unless the dataset was asked for
+   * them (e.g. core/mnist's `validationSize`).
+   */
+  readonly validation?: Examples;
   readonly numClasses: number;
 }
 

@@ -108,7 +108,9 @@ export { getOrCreateValidator, formatAjvErrors } from './plugin/ajv.ts';
 export { closestMatch } from './suggest.ts';
 
 export { loadManifest, parseManifest, validateManifest, canonicalJson, hashJson, expandSweep, MAX_SWEEP_VARIANTS } from './manifest/manifest.ts';
-export type { Manifest, PluginRef, UnlearnerRef, SweepVariant, ResolvedRef, Experiment } from './manifest/manifest.ts';
+export type { Manifest, PluginRef, UnlearnerRef, SweepVariant, SelectionRule, ResolvedRef, Experiment } from './manifest/manifest.ts';
+export { selectVariants, variantOf } from './runner/selection.ts';
+export type { VariantPick, VariantSelection } from './runner/selection.ts';
 export { experimentSchema } from './manifest/schema.ts';
 export { importPlugin, loadManifestPlugins, resolvePluginSpecifier } from './manifest/plugins.ts';
 

@@ -14,7 +14,7 @@ let models: ModelFactory;
 
 beforeAll(async () => {
   await createEngine({ backend: 'wasm' });
-  data = await mnistDataset.create({ trainSize: 1000, testSize: 300, splitSeed: 0 }, context(0)).load();
+  data = await mnistDataset.create({ trainSize: 1000, testSize: 300, splitSeed: 0, validationSize: 0 }, context(0)).load();
   models = mlpModel.create({ hidden: [64] }, { inputShape: [28, 28, 1], numClasses: 10 }, context(0));
 });
 
@@ -82,7 +82,7 @@ describe('core/gradient-canceling', () => {
     // The paper's setting is a convex victim: 4,000 MNIST digits, softmax regression (mlp with no hidden
     // layer), 10 epochs; 120 poisons (3%) with the default options (θp: 15% of labels shifted; 400
     // signed steps). Victims are initialised and ordered by their own seeds, not the target model's.
-    const mnist = await mnistDataset.create({ trainSize: 4000, testSize: 1000, splitSeed: 0 }, context(0)).load();
+    const mnist = await mnistDataset.create({ trainSize: 4000, testSize: 1000, splitSeed: 0, validationSize: 0 }, context(0)).load();
     const linear = mlpModel.create({ hidden: [] }, { inputShape: [28, 28, 1], numClasses: 10 }, context(0));
     const recipe = { epochs: 10, batchSize: 64, learningRate: 0.05, momentum: 0.9, weightDecay: 0 };
     const victim = (examples: Examples, seed: number) => {

@@ -11,7 +11,7 @@ const poison = (options: Partial<LabelFlipOptions>, seed = 1) =>
 
 beforeAll(async () => {
   await createEngine({ backend: 'wasm' });
-  data = await mnistDataset.create({ trainSize: 2000, testSize: 1000, splitSeed: 0 }, context(0)).load();
+  data = await mnistDataset.create({ trainSize: 2000, testSize: 1000, splitSeed: 0, validationSize: 0 }, context(0)).load();
 });
 
 describe('core/label-flip', () => {

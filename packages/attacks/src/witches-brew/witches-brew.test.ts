@@ -20,7 +20,7 @@ async function brew(options: Partial<WitchesBrewOptions>, seed = 1, on: { data: 
 
 beforeAll(async () => {
   await createEngine({ backend: 'wasm' });
-  data = await mnistDataset.create({ trainSize: 1000, testSize: 300, splitSeed: 0 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() }).load();
+  data = await mnistDataset.create({ trainSize: 1000, testSize: 300, splitSeed: 0, validationSize: 0 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() }).load();
   models = mlpModel.create({ hidden: [64] }, { inputShape: [28, 28, 1], numClasses: 10 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() });
 });
 
@@ -84,7 +84,7 @@ describe('core/witches-brew', () => {
     // 2,000 MNIST digits, MLP [128], 8 epochs; one target per seed with 100 poisons (5%), ensemble of 2
     // surrogates, signed Adam for 120 steps, low-margin targets with the runner-up class as the
     // adversarial label. Each victim is initialised and ordered by its own seed (not the surrogates').
-    const small = await mnistDataset.create({ trainSize: 2000, testSize: 500, splitSeed: 0 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() }).load();
+    const small = await mnistDataset.create({ trainSize: 2000, testSize: 500, splitSeed: 0, validationSize: 0 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() }).load();
     const mlp = mlpModel.create({ hidden: [128] }, { inputShape: [28, 28, 1], numClasses: 10 }, { rng: createRng(0), logger: silentLogger, engine: { backend: 'wasm', reason: 'test', threads: 1 }, meter: createBudgetMeter() });
     const recipe = { ...training, epochs: 8 };
     const options: Partial<WitchesBrewOptions> = { count: 100, targets: 1, iterations: 120, restarts: 1, ensemble: 2, adversarialClass: 'runner-up', targetSelection: 'low-margin' };

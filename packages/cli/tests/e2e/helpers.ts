@@ -1,18 +1,34 @@
 /** Helpers for end-to-end tests: run the CLI in-process or as the real bin. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
+import { afterAll } from 'vitest';
 
 /** The repository root. */
 export const repoRoot = resolve(import.meta.dirname, '../../../..');
 /** The `unlearn-bench` bin. */
 export const binPath = resolve(import.meta.dirname, '../../bin/unlearn-bench.js');
 
-/** A new temporary folder. */
+const created: string[] = [];
+// Every folder a test file made is removed after its tests (pass or fail), so runs leave nothing
+// behind in the system's temporary folder. Registered at import, so it hooks each file's root suite.
+afterAll(() => {
+  for (const dir of created.splice(0)) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+    } catch {
+      // A process a test killed may still be writing there; leaving the folder is harmless.
+    }
+  }
+});
+
+/** A new temporary folder, removed when the test process exits. */
 export function tempDir(prefix = 'ub-e2e-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  created.push(dir);
+  return dir;
 }
 
 /** Writes `content` (a string, or an object as JSON) to a new temp file and returns its path. */

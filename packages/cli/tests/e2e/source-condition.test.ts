@@ -17,7 +17,8 @@ afterAll(() => rmSync(outside, { recursive: true, force: true }));
 /** What `specifiers` resolve to from `cwd` with the hook registered. */
 function resolved(cwd: string, specifiers: string[]): string[] {
   const script = `import { register } from 'node:module'; register(${JSON.stringify(hook)}); for (const s of ${JSON.stringify(specifiers)}) console.log(import.meta.resolve(s));`;
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd, encoding: 'utf8' });
+  // CI sets both FORCE_COLOR and NO_COLOR, about which Node warns on stderr; that is not the hook's output.
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { cwd, encoding: 'utf8', env: { ...process.env, NODE_NO_WARNINGS: '1' } });
   expect(result.stderr).toBe('');
   return result.stdout.trim().split('\n');
 }

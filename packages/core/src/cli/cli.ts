@@ -23,6 +23,7 @@ import { runWorkers } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
+import type { SelectionRule } from '../manifest/manifest.ts';
 import { DEFAULT_SUMMARY_METRICS, formatSummary, selectSummaryMetrics, writeSummaryJsonl, type MetricRefLike, type SummarySelection } from '../runner/summary.ts';
 
 /** What the CLI needs from its host. */
@@ -303,14 +304,16 @@ function pendingGroupIndices(experiment: Experiment, backend: string, outDir: st
 function reportSummaries(dir: string, registry: Registry, stderr: TextSink): SummarySelection[] {
   const path = join(dir, 'run.json');
   let refs: MetricRefLike[] = [];
+  let selection: SelectionRule | undefined;
   if (existsSync(path)) {
-    const manifest = (JSON.parse(readFileSync(path, 'utf8')) as { manifest?: { metrics?: MetricRefLike[] } }).manifest;
+    const manifest = (JSON.parse(readFileSync(path, 'utf8')) as { manifest?: { metrics?: MetricRefLike[]; selection?: SelectionRule } }).manifest;
     refs = manifest?.metrics ?? [];
+    selection = manifest?.selection;
   }
   for (const ref of refs) {
     if (!registry.has('metric', ref.use)) stderr.write(`warning: ${ref.use} (in ${path}) is not a built-in metric; if it is a summary metric, its table is left out.\n`);
   }
-  return selectSummaryMetrics(refs, registry, path);
+  return selectSummaryMetrics(refs, registry, path, selection);
 }
 
 /** Prints the summary table and totals; returns the exit code (1 if any cell failed). */
@@ -445,7 +448,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           // The workers printed their own failures; a killed worker could not.
           for (const f of failures) if (f.message.startsWith('worker ')) host.stderr.write(`failed: ${f.cell}: ${f.message}\n`);
           const resultsPath = store.exportJsonl();
-          const summaries = selectSummaryMetrics(experiment.metrics, root.resolve<Registry>(REGISTRY), experiment.name);
+          const summaries = selectSummaryMetrics(experiment.metrics, root.resolve<Registry>(REGISTRY), experiment.name, experiment.selection);
           writeSummaryJsonl(outDir, records, summaries);
           const seconds = (performance.now() - start) / 1000;
           const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), summaries, true);

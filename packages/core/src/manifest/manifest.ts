@@ -74,6 +74,18 @@ export interface Manifest {
   unlearners: UnlearnerRef[];
   budgets: number[];
   metrics: PluginRef[];
+  selection?: SelectionRule;
+}
+
+/** How the verdict tables pick one variant of each swept unlearner per budget (manifest `selection`). */
+export interface SelectionRule {
+  readonly rule: 'none' | 'oracle' | 'utility';
+  /** oracle: the stored metric key to bring closest to retraining. */
+  readonly metric?: string;
+  /** oracle: how far below the poisoned model's validation accuracy a variant may be. @default 0.01 */
+  readonly maxAccuracyDrop: number;
+  /** The stored key of validation accuracy. @default 'accuracy:validation' */
+  readonly validationMetric: string;
 }
 
 /** A manifest entry resolved to its registered definition, with options defaulted and validated. */
@@ -102,6 +114,8 @@ export interface Experiment {
   readonly unlearners: readonly ResolvedRef<'unlearner'>[];
   readonly budgets: readonly number[];
   readonly metrics: readonly ResolvedRef<'metric'>[];
+  /** The rule that picks one variant of each swept unlearner for the verdicts, if the manifest has one. */
+  readonly selection?: SelectionRule;
   /** sha256 of the resolved manifest (defaults filled in), canonical JSON. */
   readonly hash: string;
   /** The resolved manifest as plain JSON (what `hash` covers). */
@@ -211,6 +225,9 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
   checkUniqueLabels(metrics, 'metrics', issues);
   checkReferenceLabels(unlearners, issues, unlearnerPaths);
   checkBudgetLabels(manifest.budgets, issues);
+  if (manifest.selection?.rule === 'oracle' && !manifest.selection.metric) {
+    issues.push({ path: 'selection.metric', message: "the oracle rule needs the poison metric to bring closest to retraining, e.g. \"metric\": \"gus\"." });
+  }
   // Optimizer fields left out stay out of the resolved training (and its hashes): absent means the
   // default (sgd, coupled L2, constant rate), so manifests written before they existed keep their keys.
   for (const issue of trainingRecipeIssues(manifest.training)) issues.push({ path: `training.${issue.path}`, message: issue.message });
@@ -257,6 +274,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     unlearners: unlearners.map((u) => ({ ...summary(u!), ...(u!.variant ? { variant: u!.variant } : {}) })),
     budgets: manifest.budgets,
     metrics: metrics.map((m) => summary(m!)),
+    ...(manifest.selection ? { selection: manifest.selection } : {}),
   };
   return {
     name: manifest.name,
@@ -271,6 +289,7 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     unlearners: unlearners as ResolvedRef<'unlearner'>[],
     budgets: manifest.budgets,
     metrics: metrics as ResolvedRef<'metric'>[],
+    ...(manifest.selection ? { selection: manifest.selection } : {}),
     hash: hashJson(resolved),
     resolved,
     baseDir,

@@ -306,6 +306,11 @@ export interface SeedAggregate {
   readonly experiment: string;
   /** How this result is read (from its metric's `results`). */
   readonly spec: ResultSpec;
+  /**
+   * For the variant a manifest's selection rule chose among a sweep's variants: how many it was
+   * chosen from (a verdict should account for the choice, e.g. by testing equivalence at α / this).
+   */
+  readonly selectedFrom?: number;
 }
 
 /** What a summary metric's `summarize` receives: every per-model metric aggregated over seeds. */

@@ -211,7 +211,7 @@ export class Runner {
       // Finished cells only: a cell stored by other plugin versions that failed now is not this run's.
       const keys = new Set(groups.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));
       const records = store.records().filter((r) => keys.has(r.cell));
-      const summaries = selectSummaryMetrics(experiment.metrics, this.registry, experiment.name);
+      const summaries = selectSummaryMetrics(experiment.metrics, this.registry, experiment.name, experiment.selection);
       if (whole) writeSummaryJsonl(options.outDir, records, summaries);
       return {
         cellsTotal,

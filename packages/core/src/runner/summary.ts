@@ -13,6 +13,8 @@ import tQuantile from '@stdlib/stats-base-dists-t-quantile';
 import { writeFileAtomic } from './files.ts';
 import { formatBudget } from './plan.ts';
 import type { ResultRecord } from './store.ts';
+import type { SelectionRule } from '../manifest/manifest.ts';
+import { modelKey, selectVariants, type VariantSelection } from './selection.ts';
 
 /** Aggregate of one metric of one model over seeds (one line of `summary.jsonl`, before summary fields). */
 export type Aggregate = SeedAggregate;
@@ -140,6 +142,8 @@ export interface SummarySelection {
   readonly options: Readonly<Record<string, unknown>>;
   /** How the run's per-model metrics read their results (margins, ranges), from the same manifest. */
   readonly specs: ResultSpecs;
+  /** The manifest's rule for picking one variant of each swept unlearner, if any. */
+  readonly selection?: SelectionRule;
 }
 
 /** A manifest `metrics` entry (as written, or resolved). */
@@ -155,7 +159,7 @@ export interface MetricRefLike {
  * name. Options are validated against the metric's schema and defaulted; `source` names the
  * manifest in errors.
  */
-export function selectSummaryMetrics(refs: readonly MetricRefLike[], registry: Registry, source = 'manifest'): SummarySelection[] {
+export function selectSummaryMetrics(refs: readonly MetricRefLike[], registry: Registry, source = 'manifest', selection?: SelectionRule): SummarySelection[] {
   const selections: SummarySelection[] = [];
   const issues: ManifestIssue[] = [];
   const specs = resolveResultSpecs(refs, registry);
@@ -170,7 +174,7 @@ export function selectSummaryMetrics(refs: readonly MetricRefLike[], registry: R
       return;
     }
     const label = ref.label ?? (ref.use.startsWith('core/') ? ref.use.slice('core/'.length) : ref.use);
-    selections.push({ use: ref.use, label, definition, options, specs });
+    selections.push({ use: ref.use, label, definition, options, specs, ...(selection ? { selection } : {}) });
   };
   refs.forEach((ref, i) => add(ref, `metrics[${i}]`));
   for (const use of DEFAULT_SUMMARY_METRICS) if (!refs.some((ref) => ref.use === use)) add({ use }, `(default ${use})`);
@@ -184,9 +188,21 @@ export interface SummaryOutput {
   readonly result: SummaryResult;
 }
 
-/** Runs every selected summary metric on the aggregates of `records` (one setup). */
-export function runSummaryMetrics(records: readonly ResultRecord[], summaries: readonly SummarySelection[], specs: ResultSpecs = summaries[0]?.specs ?? new Map()): SummaryOutput[] {
-  const aggregates = aggregate(records, specs);
+/**
+ * Runs every selected summary metric on the aggregates of `records` (one setup). With a variant
+ * selection, the variants it did not choose are left out and the chosen ones carry `selectedFrom`.
+ */
+export function runSummaryMetrics(
+  records: readonly ResultRecord[],
+  summaries: readonly SummarySelection[],
+  specs: ResultSpecs = summaries[0]?.specs ?? new Map(),
+  chosen: VariantSelection = selectVariants(aggregate(records, specs), summaries[0]?.selection),
+): SummaryOutput[] {
+  const aggregates = aggregate(records, specs).flatMap((a) => {
+    const pick = chosen.picks.get(modelKey(a));
+    if (!pick) return [a];
+    return pick.selected ? [{ ...a, selectedFrom: pick.among }] : [];
+  });
   return summaries.map((selection) => {
     try {
       return { selection, result: selection.definition.summarize({ aggregates }, selection.options) };
@@ -266,9 +282,10 @@ export function formatSummary(records: readonly ResultRecord[], format: SummaryF
 function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, nameSetup: boolean): string[] {
   const specs = format.specs ?? format.summaries?.[0]?.specs ?? new Map();
   const aggregates = aggregate(records, specs);
+  const chosen = selectVariants(aggregates, format.summaries?.[0]?.selection);
   // Summary metrics see every metric (a filter only changes what is shown), so a verdict's family
   // of tests and a method's verdict over all its metrics are the same as in summary.jsonl.
-  const outputs = runSummaryMetrics(records, format.summaries ?? [], specs);
+  const outputs = runSummaryMetrics(records, format.summaries ?? [], specs, chosen);
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
   const statedRules = new Set<string>();
@@ -281,7 +298,8 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
     const order = (m: ModelKey) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : m.budget === null ? 1.5 : 2);
     models.sort((a, b) => order(a) - order(b));
     const seedsCount = Math.max(...rows.map((r) => r.seeds.length));
-    const label = (m: { unlearner: string }) => (m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : m.unlearner);
+    const label = (m: ModelKey) =>
+      m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : chosen.picks.get(modelKey({ attack, ...m }))?.selected ? `${m.unlearner} *` : m.unlearner;
     const find = (m: ModelKey, metric: string) => rows.find((r) => sameModel(r, m) && r.metric === metric);
     // A diverged model has records only for its metrics' primary keys: its other columns say so too.
     const divergedOf = (m: ModelKey) => rows.find((r) => sameModel(r, m) && r.diverged.length > 0);
@@ -324,7 +342,7 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
       }
     }
   }
-  const notes = outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`));
+  const notes = [...chosen.notes.map((note) => `note: ${note}`), ...outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`))];
   if (notes.length > 0) blocks.push([...new Set(notes)].join('\n'));
   return blocks;
 }
@@ -355,10 +373,20 @@ export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[],
   const specs = summaries[0]?.specs ?? new Map();
   const lines: string[] = [];
   for (const setupRecords of bySetup(records)) {
-    const outputs = runSummaryMetrics(setupRecords, summaries, specs);
-    for (const a of aggregate(setupRecords, specs)) {
+    const aggregates = aggregate(setupRecords, specs);
+    const chosen = selectVariants(aggregates, summaries[0]?.selection);
+    const outputs = runSummaryMetrics(setupRecords, summaries, specs, chosen);
+    for (const a of aggregates) {
       const { details: _details, spec, ...rest } = a;
-      const line: Record<string, unknown> = { ...rest, std: finite(a.std), mean: finite(a.mean), ci95: a.ci95.map(finite), ...(spec.range ? { range: spec.range } : {}) };
+      const pick = chosen.picks.get(modelKey(a));
+      const line: Record<string, unknown> = {
+        ...rest,
+        std: finite(a.std),
+        mean: finite(a.mean),
+        ci95: a.ci95.map(finite),
+        ...(spec.range ? { range: spec.range } : {}),
+        ...(pick ? { variantOf: pick.of, selected: pick.selected, selectedFrom: pick.among } : {}),
+      };
       for (const { selection, result } of outputs) {
         const fields = [
           ...result.cells.filter((c) => c.attack === a.attack && sameModel(c, a) && c.metric === a.metric).map((c) => c.fields ?? {}),

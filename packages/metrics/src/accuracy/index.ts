@@ -16,7 +16,7 @@ export interface AccuracyOptions {
 /** `core/accuracy`: clean test accuracy and its drop against the retrained (clean-training) model. */
 export const accuracyMetric = defineMetric<AccuracyOptions>({
   id: 'accuracy',
-  description: "Accuracy on the clean test set, and accuracy:drop = the retrained model's accuracy − this model's.",
+  description: "Accuracy on the clean test set, accuracy:drop = the retrained model's accuracy − this model's, and accuracy:validation on the dataset's validation split when it has one.",
   results: {
     // 1 point of test accuracy: the accuracy cost the study and the selection rules of this project
     // accept as "utility kept" (maxAccuracyDrop 0.01); seed-to-seed spread here is 0.1–0.5 points.
@@ -24,6 +24,9 @@ export const accuracyMetric = defineMetric<AccuracyOptions>({
     // accuracy:drop is accuracy's paired difference from retraining itself, so it gets no verdict
     // of its own (judging it again would count the same test twice).
     drop: { range: [-1, 1] },
+    // Accuracy on the dataset's validation split (when it has one): what selection rules read, so
+    // that choosing among a sweep's variants never looks at the test set. No verdict of its own.
+    validation: { range: [0, 1] },
   },
   optionsSchema: {
     type: 'object',
@@ -48,6 +51,7 @@ export const accuracyMetric = defineMetric<AccuracyOptions>({
           { value, details: { examples: data.test.count } },
           { name: 'drop', value: baseline - value, details: { retrainedAccuracy: baseline } },
         ];
+        if (data.validation && data.validation.count > 0) results.push({ name: 'validation', value: accuracy(model, data.validation, options.batchSize), details: { examples: data.validation.count } });
         return results;
       },
     };

@@ -23,7 +23,7 @@
  * any, `diverged` if it diverged, else `inconclusive`.
  */
 import { defineSummaryMetric, type SeedAggregate, type SummaryCell, type SummaryRow } from '@unlearn-bench/core';
-import { benjaminiHochbergAdjust, holmAdjust, pairedBinaryTest, pairedTTest, poolScores, type PairedTest, type PooledScores } from '../stats.ts';
+import { benjaminiHochbergAdjust, holmAdjust, normalQuantile, pairedBinaryTest, pairedTTest, poolScores, type PairedTest, type PooledScores } from '../stats.ts';
 import { scoreSummaries, selectsMetric } from '../summary-input.ts';
 
 /** Options of `core/verdict`. */
@@ -172,13 +172,17 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
       if (c.tests.length === 0) continue;
       // Equivalence is the stronger claim and is checked first: a difference shown to lie inside
       // the margin is equivalent even when it is also detectably non-zero (pAdjusted says so).
+      // A variant a selection rule chose among G gets its equivalence tested at α / G (Bonferroni
+      // over the grid): the choice could otherwise make a lucky variant look equivalent.
+      const alphaEquivalence = options.alpha / (c.a.selectedFrom ?? 1);
       if (c.paired) {
-        if (c.paired.tostP < options.alpha) c.verdict = 'equivalent';
+        if (c.paired.tostP < alphaEquivalence) c.verdict = 'equivalent';
         else if (adjusted[c.tests[0]] < options.alpha) c.verdict = 'different';
       } else if (c.pooled) {
         const [remembered, overshoot] = c.tests.map((i) => adjusted[i]);
-        const [low, high] = c.pooled.ci90;
-        if (low > -c.margin && high < c.margin) c.verdict = 'equivalent';
+        const z = normalQuantile(1 - alphaEquivalence);
+        const se = c.pooled.sd / Math.sqrt(c.pooled.k);
+        if (c.pooled.mean - z * se > -c.margin && c.pooled.mean + z * se < c.margin) c.verdict = 'equivalent';
         else if (remembered < options.alpha) [c.verdict, c.direction] = ['different', 'remembered'];
         else if (overshoot < options.alpha) [c.verdict, c.direction] = ['different', 'overshoot'];
       }
@@ -242,13 +246,16 @@ export const verdictMetric = defineSummaryMetric<VerdictOptions>({
           ? `Benjamini–Hochberg (false discovery rate) over the ${family.length} tests for this attack`
           : 'no multiplicity correction';
     const level = Math.round((1 - 2 * options.alpha) * 100);
+    const selectionRule = comparisons.some((c) => c.a.selectedFrom !== undefined)
+      ? ` A variant chosen by the manifest's selection rule among G is called equivalent only at α/G (Bonferroni over the grid); its difference test is unchanged, which is conservative for an oracle choice (the variant closest to retraining).`
+      : '';
     const binaryRule = comparisons.some((c) => c.binary)
       ? ` One 0/1 outcome per seed (a target flipped or not): exact McNemar test on the discordant seeds instead of the t-test, and ≈ only if the one-sided ${Math.round(100 * (1 - options.alpha))}% Clopper–Pearson bound of the discordant share lies below the margin.`
       : '';
     return {
       title: 'verdict against retraining',
       rule: [
-        `cells: mean of d = model − retrain over paired seeds [95% interval]; ≈ equivalent if the ${level}% interval of d lies inside ±margin (TOST at α = ${options.alpha}); else ≠ different if the two-sided paired t-test rejects d = 0 at α = ${options.alpha} after ${correction}; ? inconclusive otherwise; insufficient below 2 paired seeds; diverged if a model diverged on any seed.${binaryRule}`,
+        `cells: mean of d = model − retrain over paired seeds [95% interval]; ≈ equivalent if the ${level}% interval of d lies inside ±margin (TOST at α = ${options.alpha}); else ≠ different if the two-sided paired t-test rejects d = 0 at α = ${options.alpha} after ${correction}; ? inconclusive otherwise; insufficient below 2 paired seeds; diverged if a model diverged on any seed.${binaryRule}${selectionRule}`,
         `GUS-type scores: all poisons of all seeds pooled, mean score against its exact N(0, 1) null (≈ if the ${level}% interval lies inside ±margin, else ≠ if significantly negative: remembered, or positive: overshoot). Margins: ${margins || 'none'}. Row verdict (over every judged metric, shown or not): equivalent only if ≈ on all, different if ≠ on any.`,
       ].join('\n'),
       cells,

@@ -67,7 +67,7 @@ describe('mlp', () => {
   });
 
   it('learns real MNIST digits: > 0.85 test accuracy from 1,000 examples in 5 epochs', async () => {
-    const data = await mnistDataset.create({ trainSize: 8000, testSize: 2000, splitSeed: 0 }, ctx).load();
+    const data = await mnistDataset.create({ trainSize: 8000, testSize: 2000, splitSeed: 0, validationSize: 0 }, ctx).load();
     const train = selectExamples(data.train, Int32Array.from({ length: 1000 }, (_, i) => i));
     const test = selectExamples(data.test, Int32Array.from({ length: 500 }, (_, i) => i));
     const model = mlpModel.create({ hidden: [512, 512] }, mnistShape, ctx).build(createRng(1));

@@ -19,6 +19,8 @@ export interface MnistOptions {
   readonly testSize: number;
   /** Seed of the train/test split. @default 0 */
   readonly splitSeed: number;
+  /** Validation examples after train and test in the same order (for selection rules). @default 0 */
+  readonly validationSize: number;
 }
 
 const SIDE = 28;
@@ -60,11 +62,13 @@ export const mnistDataset = defineDataset<MnistOptions>({
       trainSize: { type: 'integer', minimum: 1, maximum: TOTAL - 1, default: 8000, description: 'Training examples.' },
       testSize: { type: 'integer', minimum: 1, maximum: TOTAL - 1, default: 2000, description: 'Test examples, disjoint from the training ones.' },
       splitSeed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of the train/test split (independent of the experiment seed).' },
+      validationSize: { type: 'integer', minimum: 0, maximum: TOTAL - 2, default: 0, description: 'Validation examples, disjoint from train and test (taken after them in the same seeded order, so train and test do not change), for selection rules; 0 for none.' },
     },
   },
   create(options) {
-    if (options.trainSize + options.testSize > TOTAL) {
-      throw new RangeError(`mnist has ${TOTAL} digits; trainSize + testSize = ${options.trainSize + options.testSize} exceeds it; lower trainSize or testSize`);
+    const used = options.trainSize + options.testSize + options.validationSize;
+    if (used > TOTAL) {
+      throw new RangeError(`mnist has ${TOTAL} digits; trainSize + testSize + validationSize = ${used} exceeds it; lower one of them`);
     }
     return {
       load() {
@@ -74,6 +78,7 @@ export const mnistDataset = defineDataset<MnistOptions>({
           name: 'mnist',
           train: selectExamples(all, order.subarray(0, options.trainSize)),
           test: selectExamples(all, order.subarray(options.trainSize, options.trainSize + options.testSize)),
+          ...(options.validationSize > 0 ? { validation: selectExamples(all, order.subarray(options.trainSize + options.testSize, used)) } : {}),
           numClasses: 10,
         };
       },

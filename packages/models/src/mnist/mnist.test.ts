@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mnistDataset, type MnistOptions } from './index.ts';
 
 const ctx: PluginContext = { rng: createRng(0), logger: silentLogger, engine: { backend: 'cpu', reason: 'test', threads: 1 }, meter: createBudgetMeter() };
-const DEFAULTS: MnistOptions = { trainSize: 8000, testSize: 2000, splitSeed: 0 };
+const DEFAULTS: MnistOptions = { trainSize: 8000, testSize: 2000, splitSeed: 0, validationSize: 0 };
 /** Digits per class in the mnist package. */
 const CLASS_COUNTS = [1001, 1127, 991, 1032, 980, 863, 1014, 1070, 944, 978];
 
@@ -31,6 +31,18 @@ describe('mnist', () => {
     const options = {};
     expect(getOrCreateValidator(mnistDataset.optionsSchema)(options)).toBe(true);
     expect(options).toEqual(DEFAULTS);
+  });
+
+  it('adds a validation split disjoint from train and test without changing them, and refuses more digits than it has', async () => {
+    const plain = await load({ trainSize: 6000, testSize: 2000 });
+    const withValidation = await load({ trainSize: 6000, testSize: 2000, validationSize: 1500 });
+    expect(plain.validation).toBeUndefined();
+    expect(withValidation.validation!.count).toBe(1500);
+    expect(withValidation.train.inputs).toEqual(plain.train.inputs);
+    expect(withValidation.test.inputs).toEqual(plain.test.inputs);
+    const seen = new Set([...imageKeys(plain.train), ...imageKeys(plain.test)]);
+    expect(imageKeys(withValidation.validation!).filter((key) => seen.has(key))).toEqual([]);
+    expect(() => mnistDataset.create({ ...DEFAULTS, validationSize: 1 }, ctx)).toThrow('trainSize + testSize + validationSize = 10001 exceeds it');
   });
 
   it('splits the 10,000 digits 8000/2000 into disjoint sets of 28×28×1 images in [0, 1]', async () => {
@@ -82,7 +94,7 @@ describe('mnist', () => {
     expect([data.train.count, data.test.count]).toEqual([1000, 500]);
     expect(data.train.labels).toEqual((await load()).train.labels.subarray(0, 1000));
     expect(() => mnistDataset.create({ ...DEFAULTS, trainSize: 9000 }, ctx)).toThrowErrorMatchingInlineSnapshot(
-      `[RangeError: mnist has 10000 digits; trainSize + testSize = 11000 exceeds it; lower trainSize or testSize]`,
+      `[RangeError: mnist has 10000 digits; trainSize + testSize + validationSize = 11000 exceeds it; lower one of them]`,
     );
   });
 });
