@@ -151,7 +151,7 @@ describe('store format', () => {
     db.pragma('user_version = 1');
     db.close();
     expect(() => new ResultsStore(dir)).toThrow(
-      `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format 1, this one reads 2; format 2 stores the setup hash, the plugin versions and divergence with every cell, and a checksum with every cached model). Use a new --out folder, or move the old one away (its results.jsonl stays readable).`,
+      `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format 1, this one reads 2; format 2 stores the setup hash, the plugin versions, divergence and warnings with every cell, and a checksum with every cached model). Use a new --out folder, or move the old one away (its results.jsonl stays readable).`,
     );
   });
 });

@@ -54,7 +54,11 @@ describe('plugins named by a manifest', () => {
     const rows = readFileSync(join(out, 'results.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unlearner: string; examples: number });
     expect(rows.filter((r) => r.unlearner === 'lab/private-meter')).toEqual([]);
     expect(rows.find((r) => r.unlearner === 'lab/copy')?.examples).toBe(0);
-    expect(stdout).toContain('lab/copy');
+    expect(rows.find((r) => r.unlearner === 'lab/copy')).toMatchObject({ warning: 'returned a model identical to the poisoned one' });
+    // The tables say it too, not only the log.
+    expect(stdout).toContain('warning: lab/copy @ 20% (gaussian) returned a model identical to the poisoned one on 1 of 1 seed.');
+    const summary = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { unlearner: string; warning?: string });
+    expect(summary.find((l) => l.unlearner === 'lab/copy')?.warning).toBe('returned a model identical to the poisoned one on 1 of 1 seed');
   });
 
   it('keeps a failing cell’s stack trace in the store and prints it with --debug', async () => {

@@ -472,12 +472,13 @@ export class Runner {
       checkShared([state.shared.group], ref.use, 'unlearn'); // unlearners are given no more than these
       const overspent = computeProblem(counter.examples, ctx.meter.used, limit);
       if (overspent) throw new PluginFailedError(ref.use, 'unlearn', new Error(overspent));
-      if (sameWeights(model, state.poisoned)) this.logger.warn(`${ref.label} @ ${formatBudget(cell.budget)}: returned a model identical to the poisoned one`);
+      const warning = sameWeights(model, state.poisoned) ? 'returned a model identical to the poisoned one' : null;
+      if (warning) this.logger.warn(`${ref.label} @ ${formatBudget(cell.budget)}: ${warning}`);
       this.logger.info(`${ref.label} @ ${formatBudget(cell.budget)}: ${counter.examples} of ${limit} budget examples in ${seconds.toFixed(1)} s`);
       const cost: CellCost = { examples: counter.examples, seconds, budgetExamples: Number.isFinite(limit) ? limit : null };
       const diverged = divergence(model, state.divergenceBatch);
       if (diverged) this.writeDiverged(state, store, runId, cell, meta, cost, `${diverged} after unlearning`);
-      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost));
+      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost), null, warning);
     } finally {
       await cellContainer.dispose();
     }

@@ -75,6 +75,8 @@ export interface ResultRecord {
    * unlearning`), and then `value` and `details` are null: no metric is computed on it.
    */
   readonly diverged: string | null;
+  /** Something the reader of the tables should know about this model (e.g. `returned a model identical to the poisoned one`), or null. */
+  readonly warning: string | null;
 }
 
 /** Facts shared by every cell of a group. */
@@ -103,7 +105,7 @@ export interface StoredModel {
 const STORE_VERSION = 2;
 /** What each format added, for the message that refuses an older folder. */
 const STORE_CHANGES: Readonly<Record<number, string>> = {
-  2: 'format 2 stores the setup hash, the plugin versions and divergence with every cell, and a checksum with every cached model',
+  2: 'format 2 stores the setup hash, the plugin versions, divergence and warnings with every cell, and a checksum with every cached model',
 };
 
 const SCHEMA = `
@@ -135,6 +137,7 @@ CREATE TABLE IF NOT EXISTS cells (
   setup TEXT NOT NULL,
   versions TEXT NOT NULL,
   diverged TEXT,
+  warning TEXT,
   finished_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS results (
@@ -234,11 +237,11 @@ export class ResultsStore {
    * Writes a finished cell and its metric rows in one transaction, replacing a stored cell of the
    * same key made by other plugin versions. A diverged cell (`diverged` set) has null rows.
    */
-  writeCell(runId: number, cell: CellIdentity, meta: CellMeta, cost: CellCost, rows: readonly MetricRow[], diverged: string | null = null): void {
+  writeCell(runId: number, cell: CellIdentity, meta: CellMeta, cost: CellCost, rows: readonly MetricRow[], diverged: string | null = null, warning: string | null = null): void {
     const insertCell = this.db.prepare(
       `INSERT INTO cells (key, group_key, run_id, experiment, seed, attack, unlearner, budget, role, examples, seconds, budget_examples,
-                          attack_examples, attack_seconds, backend, manifest_hash, setup, versions, diverged, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+                          attack_examples, attack_seconds, backend, manifest_hash, setup, versions, diverged, warning, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const insertResult = this.db.prepare('INSERT INTO results (cell_key, metric, value, details) VALUES (?, ?, ?, ?)');
     const write = this.db.transaction(() => {
@@ -247,7 +250,7 @@ export class ResultsStore {
       insertCell.run(
         cell.key, cell.groupKey, runId, meta.experiment, cell.seed, cell.attack, cell.unlearner, cell.budget, cell.role,
         cost.examples, cost.seconds, cost.budgetExamples, meta.attackExamples, meta.attackSeconds, meta.backend, meta.manifestHash,
-        cell.setup, cell.versions, diverged, new Date().toISOString(),
+        cell.setup, cell.versions, diverged, warning, new Date().toISOString(),
       );
       for (const row of rows) {
         insertResult.run(cell.key, row.metric, Number.isFinite(row.value) ? row.value : null, row.details ? JSON.stringify(row.details) : null);
@@ -304,7 +307,7 @@ export class ResultsStore {
       .prepare(
         `SELECT c.experiment, c.key AS cell, c.seed, c.attack, c.unlearner, c.budget, c.role, r.metric, r.value, r.details,
                 c.examples, c.seconds, c.budget_examples AS budgetExamples, c.backend, c.manifest_hash AS manifestHash,
-                c.attack_examples AS attackExamples, c.attack_seconds AS attackSeconds, c.setup, c.diverged
+                c.attack_examples AS attackExamples, c.attack_seconds AS attackSeconds, c.setup, c.diverged, c.warning
          FROM results r JOIN cells c ON c.key = r.cell_key
          ORDER BY c.attack, c.seed, CASE c.role WHEN 'poisoned' THEN 0 WHEN 'retrained' THEN 1 ELSE 2 END, c.unlearner, c.budget, r.metric`,
       )

@@ -23,7 +23,7 @@ export type Aggregate = SeedAggregate;
 export type ResultSpecs = ReadonlyMap<string, ResultSpec>;
 
 /** Fields of a record this module reads that older stores may lack. */
-type RecordExtras = { readonly setup?: string; readonly diverged?: string | null };
+type RecordExtras = { readonly setup?: string; readonly diverged?: string | null; readonly warning?: string | null };
 
 /** Below this relative size a standard deviation is rounding noise (three equal values give 1.7e-17). */
 const RELATIVE_STD_TOLERANCE = 1e-9;
@@ -213,6 +213,26 @@ export function runSummaryMetrics(
   });
 }
 
+/** Per model (attack, unlearner, budget): its cells' warnings, as `<warning> on k of n seeds`. */
+function modelWarnings(records: readonly ResultRecord[]): Map<string, string> {
+  const seeds = new Map<string, Set<number>>();
+  const warned = new Map<string, Map<string, Set<number>>>();
+  for (const r of records) {
+    const key = modelKey(r);
+    (seeds.get(key) ?? seeds.set(key, new Set()).get(key)!).add(r.seed);
+    const warning = (r as RecordExtras).warning;
+    if (!warning) continue;
+    const byText = warned.get(key) ?? warned.set(key, new Map()).get(key)!;
+    (byText.get(warning) ?? byText.set(warning, new Set()).get(warning)!).add(r.seed);
+  }
+  const out = new Map<string, string>();
+  for (const [key, byText] of warned) {
+    const n = seeds.get(key)!.size;
+    out.set(key, [...byText].map(([text, s]) => `${text} on ${s.size} of ${n} seed${n === 1 ? '' : 's'}`).join('; '));
+  }
+  return out;
+}
+
 /** The records of each setup, in order of appearance (one entry when the folder holds one experiment). */
 function bySetup(records: readonly ResultRecord[]): ResultRecord[][] {
   const setups = new Map<string, ResultRecord[]>();
@@ -342,7 +362,11 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
       }
     }
   }
-  const notes = [...chosen.notes.map((note) => `note: ${note}`), ...outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`))];
+  const warnings = [...modelWarnings(records)].map(([key, text]) => {
+    const [attack, unlearner, budget] = JSON.parse(key) as [string, string, number | null];
+    return `warning: ${unlearner} @ ${formatBudget(budget)} (${attack}) ${text}.`;
+  });
+  const notes = [...warnings, ...chosen.notes.map((note) => `note: ${note}`), ...outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`))];
   if (notes.length > 0) blocks.push([...new Set(notes)].join('\n'));
   return blocks;
 }
@@ -376,6 +400,7 @@ export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[],
     const aggregates = aggregate(setupRecords, specs);
     const chosen = selectVariants(aggregates, summaries[0]?.selection);
     const outputs = runSummaryMetrics(setupRecords, summaries, specs, chosen);
+    const warnings = modelWarnings(setupRecords);
     for (const a of aggregates) {
       const { details: _details, spec, ...rest } = a;
       const pick = chosen.picks.get(modelKey(a));
@@ -386,6 +411,7 @@ export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[],
         ci95: a.ci95.map(finite),
         ...(spec.range ? { range: spec.range } : {}),
         ...(pick ? { variantOf: pick.of, selected: pick.selected, selectedFrom: pick.among } : {}),
+        ...(warnings.has(modelKey(a)) ? { warning: warnings.get(modelKey(a)) } : {}),
       };
       for (const { selection, result } of outputs) {
         const fields = [
