@@ -27,7 +27,7 @@ export { paramDistanceMetric, parameterDistance } from './param-distance/index.t
 export { gradientAlignmentMetric, spanFraction } from './gradient-alignment/index.ts';
 export type { GradientAlignmentOptions } from './gradient-alignment/index.ts';
 export { computeMetric } from './compute/index.ts';
-export { verdictMetric, pairedDifferences } from './verdict/index.ts';
+export { verdictMetric } from './verdict/index.ts';
 export type { VerdictOptions, Verdict } from './verdict/index.ts';
 export { nullTestMetric, stouffer, formatP } from './null-test/index.ts';
 export type { NullTestOptions } from './null-test/index.ts';

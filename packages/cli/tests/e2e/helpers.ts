@@ -1,6 +1,6 @@
 /** Helpers for end-to-end tests: run the CLI in-process or as the real bin. */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -29,6 +29,11 @@ export function tempDir(prefix = 'ub-e2e-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   created.push(dir);
   return dir;
+}
+
+/** The lines of a JSON Lines file (results.jsonl, summary.jsonl), parsed. */
+export function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as T);
 }
 
 /** Writes `content` (a string, or an object as JSON) to a new temp file and returns its path. */

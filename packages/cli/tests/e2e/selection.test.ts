@@ -3,10 +3,9 @@
  * seeds with a validation split; the oracle rule picks, per budget, the variant closest to
  * retraining on GUS among those that keep validation accuracy, and only it gets a verdict.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runInProcess, tempDir, writeManifest } from './helpers.ts';
+import { readJsonl, runInProcess, tempDir, writeManifest } from './helpers.ts';
 
 const manifest = {
   name: 'selection',
@@ -31,7 +30,7 @@ describe('oracle selection over a sweep on a real run', () => {
     const { code, stdout } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet', '--workers', '1']);
     expect(code).toBe(0);
     printed = stdout;
-    lines = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+    lines = readJsonl<Line>(join(out, 'summary.jsonl'));
   });
   const at = (unlearner: string, metric: string) => lines.find((l) => l.unlearner === unlearner && l.metric === metric)!;
   const variants = ['gd[learningRate=0.001]', 'gd[learningRate=0.01]', 'gd[learningRate=0.1]'];

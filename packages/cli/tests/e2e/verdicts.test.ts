@@ -4,10 +4,9 @@
  * The replica of retraining is never called different, the poisoned model's GUS is, and the
  * diverged method shows no number anywhere.
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { runInProcess, tempDir, writeManifest } from './helpers.ts';
+import { readJsonl, runInProcess, tempDir, writeManifest } from './helpers.ts';
 
 const manifest = {
   name: 'verdicts',
@@ -31,7 +30,7 @@ describe('verdicts on a real 5-seed run', () => {
     const { code, stdout } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet', '--workers', '1']);
     expect(code).toBe(0);
     printed = stdout;
-    lines = readFileSync(join(out, 'summary.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line);
+    lines = readJsonl<Line>(join(out, 'summary.jsonl'));
   });
   const at = (unlearner: string, metric: string) => lines.find((l) => l.unlearner === unlearner && l.metric === metric)!;
 

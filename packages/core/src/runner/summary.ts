@@ -22,8 +22,6 @@ export type Aggregate = SeedAggregate;
 /** How each stored metric key is read (margin, range, null), by key. */
 export type ResultSpecs = ReadonlyMap<string, ResultSpec>;
 
-/** Fields of a record this module reads that older stores may lack. */
-type RecordExtras = { readonly setup?: string; readonly diverged?: string | null; readonly warning?: string | null };
 
 /** Below this relative size a standard deviation is rounding noise (three equal values give 1.7e-17). */
 const RELATIVE_STD_TOLERANCE = 1e-9;
@@ -61,11 +59,11 @@ function summarizeValues(values: readonly number[], spec: ResultSpec): { mean: n
  * mean, std or interval (NaN), only the count of diverged seeds.
  */
 export function aggregate(records: readonly ResultRecord[], specs: ResultSpecs = new Map()): Aggregate[] {
-  const modelKey = (r: ResultRecord) => JSON.stringify([(r as RecordExtras).setup ?? '', r.attack, r.unlearner, r.budget]);
+  const modelKey = (r: ResultRecord) => JSON.stringify([r.setup, r.attack, r.unlearner, r.budget]);
   const divergedByModel = new Map<string, Map<number, string>>();
   for (const record of records) {
-    const reason = (record as RecordExtras).diverged;
-    if (reason === undefined || reason === null) continue;
+    const reason = record.diverged;
+    if (!reason) continue;
     const seeds = divergedByModel.get(modelKey(record)) ?? new Map<number, string>();
     if (!seeds.has(record.seed)) seeds.set(record.seed, reason);
     divergedByModel.set(modelKey(record), seeds);
@@ -104,7 +102,7 @@ export function aggregate(records: readonly ResultRecord[], specs: ResultSpecs =
       details,
       diverged,
       divergedReason: diverged.length > 0 ? divergedSeeds.get(diverged[0])! : null,
-      setup: (record as RecordExtras).setup ?? '',
+      setup: record.setup,
       experiment: [...experiments].join(', '),
       spec,
     };
@@ -190,15 +188,17 @@ export interface SummaryOutput {
 
 /**
  * Runs every selected summary metric on the aggregates of `records` (one setup). With a variant
- * selection, the variants it did not choose are left out and the chosen ones carry `selectedFrom`.
+ * selection (the manifest's `selection`), the variants it did not choose are left out and the
+ * chosen ones carry `selectedFrom`.
  */
-export function runSummaryMetrics(
-  records: readonly ResultRecord[],
-  summaries: readonly SummarySelection[],
-  specs: ResultSpecs = summaries[0]?.specs ?? new Map(),
-  chosen: VariantSelection = selectVariants(aggregate(records, specs), summaries[0]?.selection),
-): SummaryOutput[] {
-  const aggregates = aggregate(records, specs).flatMap((a) => {
+export function runSummaryMetrics(records: readonly ResultRecord[], summaries: readonly SummarySelection[], specs: ResultSpecs = summaries[0]?.specs ?? new Map()): SummaryOutput[] {
+  const aggregates = aggregate(records, specs);
+  return summarizeAggregates(aggregates, summaries, selectVariants(aggregates, summaries[0]?.selection));
+}
+
+/** `runSummaryMetrics` on aggregates already computed, with the variant selection already made. */
+function summarizeAggregates(all: readonly Aggregate[], summaries: readonly SummarySelection[], chosen: VariantSelection): SummaryOutput[] {
+  const aggregates = all.flatMap((a) => {
     const pick = chosen.picks.get(modelKey(a));
     if (!pick) return [a];
     return pick.selected ? [{ ...a, selectedFrom: pick.among }] : [];
@@ -220,7 +220,7 @@ function modelWarnings(records: readonly ResultRecord[]): Map<string, string> {
   for (const r of records) {
     const key = modelKey(r);
     (seeds.get(key) ?? seeds.set(key, new Set()).get(key)!).add(r.seed);
-    const warning = (r as RecordExtras).warning;
+    const warning = r.warning;
     if (!warning) continue;
     const byText = warned.get(key) ?? warned.set(key, new Map()).get(key)!;
     (byText.get(warning) ?? byText.set(warning, new Set()).get(warning)!).add(r.seed);
@@ -237,7 +237,7 @@ function modelWarnings(records: readonly ResultRecord[]): Map<string, string> {
 function bySetup(records: readonly ResultRecord[]): ResultRecord[][] {
   const setups = new Map<string, ResultRecord[]>();
   for (const record of records) {
-    const key = (record as RecordExtras).setup ?? '';
+    const key = record.setup;
     const list = setups.get(key) ?? [];
     list.push(record);
     setups.set(key, list);
@@ -305,7 +305,7 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
   const chosen = selectVariants(aggregates, format.summaries?.[0]?.selection);
   // Summary metrics see every metric (a filter only changes what is shown), so a verdict's family
   // of tests and a method's verdict over all its metrics are the same as in summary.jsonl.
-  const outputs = runSummaryMetrics(records, format.summaries ?? [], specs, chosen);
+  const outputs = summarizeAggregates(aggregates, format.summaries ?? [], chosen);
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
   const statedRules = new Set<string>();
@@ -399,7 +399,7 @@ export function writeSummaryJsonl(dir: string, records: readonly ResultRecord[],
   for (const setupRecords of bySetup(records)) {
     const aggregates = aggregate(setupRecords, specs);
     const chosen = selectVariants(aggregates, summaries[0]?.selection);
-    const outputs = runSummaryMetrics(setupRecords, summaries, specs, chosen);
+    const outputs = summarizeAggregates(aggregates, summaries, chosen);
     const warnings = modelWarnings(setupRecords);
     for (const a of aggregates) {
       const { details: _details, spec, ...rest } = a;

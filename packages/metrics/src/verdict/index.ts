@@ -69,10 +69,6 @@ export function pairedValues(a: Pick<SeedAggregate, 'seeds' | 'values'>, referen
   return out;
 }
 
-/** Per-seed paired differences of `a` against `reference` (seeds where both have a value). */
-export function pairedDifferences(a: Pick<SeedAggregate, 'seeds' | 'values'>, reference: Pick<SeedAggregate, 'seeds' | 'values'>): number[] {
-  return pairedValues(a, reference).map(([v, r]) => v - r);
-}
 
 function decimals(margin: number): number {
   return Math.max(2, Math.min(5, 1 - Math.floor(Math.log10(margin))));
