@@ -25,8 +25,9 @@ type Line = Record<string, unknown> & { unlearner: string; metric: string; mean:
 describe('oracle selection over a sweep on a real run', () => {
   let lines: Line[];
   let printed: string;
+  let out: string;
   beforeAll(async () => {
-    const out = tempDir();
+    out = tempDir();
     const { code, stdout } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet', '--workers', '1']);
     expect(code).toBe(0);
     printed = stdout;
@@ -51,5 +52,16 @@ describe('oracle selection over a sweep on a real run', () => {
     expect(printed).toMatch(/\ngd\[learningRate=[0-9.]+\] \* +10%/);
     expect(printed).toContain('called equivalent only at α/G (Bonferroni over the grid)');
     expect(at('none', 'accuracy:validation').n).toBe(3);
+  });
+
+  it('report shows the chosen variants and the grid by default, and every variant with --all-variants', async () => {
+    const chosen = await runInProcess(['report', out, '--metrics', 'accuracy,gus']);
+    expect(chosen.code).toBe(0);
+    const rows = (text: string) => text.split('\n').filter((l) => /^gd\[learningRate=[0-9.]+\]( \*)? +10% +0\.\d/.test(l));
+    expect(rows(chosen.stdout)).toHaveLength(1);
+    expect(chosen.stdout).toMatch(/\ngd +learningRate ∈ \{0\.001, 0\.01, 0\.1\} \(3\) +learningRate=/);
+    const all = await runInProcess(['report', out, '--metrics', 'accuracy,gus', '--all-variants']);
+    expect(all.code).toBe(0);
+    expect(rows(all.stdout)).toHaveLength(3);
   });
 });

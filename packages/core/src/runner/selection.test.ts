@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SelectionRule } from '../manifest/manifest.ts';
-import { aggregate, formatSummary } from './summary.ts';
+import { aggregate, formatSummary, variantValues } from './summary.ts';
 import { modelKey, selectVariants, variantOf } from './selection.ts';
 import type { ResultRecord } from './store.ts';
 
@@ -58,6 +58,17 @@ describe('variant selection', () => {
     expect(result.notes.join('\n')).toContain('no variant of gd at 10% (gaussian) keeps validation accuracy within 0.01');
   });
 
+  it('an attack without the poison metric (a control) is chosen by validation accuracy, and the note says why', () => {
+    const control = records(grid).filter((r) => r.metric !== 'gus').map((r) => ({ ...r, attack: 'clean-subset' }));
+    const result = selectVariants(aggregate([...records(grid), ...control]), oracle);
+    const chosen = [...result.picks.entries()].filter(([, p]) => p.selected).map(([k]) => JSON.parse(k) as unknown[]);
+    expect(chosen.map(([attack, unlearner]) => [attack, unlearner])).toEqual([
+      ['gaussian', 'gd[learningRate=0.01]'],
+      ['clean-subset', 'gd[learningRate=0.001]'],
+    ]);
+    expect(result.notes.join('\n')).toContain('gus has no retrained value for clean-subset (not measured for this attack), so its variants are chosen by the best accuracy:validation');
+  });
+
   it('says what it needs when the results have no validation metric, and then selects nothing', () => {
     const result = selectVariants(aggregate(records(grid).filter((r) => r.metric !== 'accuracy:validation')), oracle);
     expect(result.picks.size).toBe(0);
@@ -69,5 +80,37 @@ describe('variant selection', () => {
     expect(text).not.toContain(' *');
     const { selectionNote } = { selectionNote: selectVariants(aggregate(records(grid)), oracle).notes[0] };
     expect(selectionNote).toContain('It saw the poison metric: the strongest case for each method');
+  });
+
+  it('value tables show the chosen variant only (all with allVariants), and a selection table gives each grid and choice', () => {
+    const summaries = [{ use: 'core/verdict', label: 'verdict', definition: { summarize: () => ({ title: 't', rule: 'r', cells: [] }) }, options: {}, specs: new Map(), selection: oracle }] as never;
+    const text = formatSummary(records(grid), { summaries });
+    expect(text).toMatch(/\ngd\[learningRate=0\.01\] \* +10%/);
+    expect(text).not.toMatch(/\ngd\[learningRate=0\.1\] /);
+    expect(text).toContain('`report --all-variants` prints them all');
+    expect(text).toMatch(/selection, gaussian: per swept method, its grid/);
+    expect(text).toMatch(/\ngd +learningRate ∈ \{0\.001, 0\.01, 0\.1\} \(3\) +learningRate=0\.01\n/);
+    expect(text).toContain('‡ a value at the end of its range');
+    const all = formatSummary(records(grid), { summaries, allVariants: true });
+    expect(all).toMatch(/\ngd\[learningRate=0\.1\] +10%/);
+    expect(all).not.toContain('report --all-variants');
+    // The constraint-less fallback is marked.
+    const bad = { ...grid, 'gd[learningRate=0.001]': [0.5, -11.9] as [number, number], 'gd[learningRate=0.01]': [0.6, -9] as [number, number] };
+    // The constraint-less fallback is marked, and so is a choice at the end of the grid.
+    expect(formatSummary(records(bad), { summaries })).toMatch(/\(3\) +learningRate=0\.1 † ‡\n/);
+  });
+
+  it('reads variant values at top-level commas', () => {
+    expect(variantValues('gd[learningRate=0.1,betas=[0.9,0.99],name=a]')).toEqual([['learningRate', '0.1'], ['betas', '[0.9,0.99]'], ['name', 'a']]);
+    expect(variantValues('gd')).toEqual([]);
+  });
+
+  it('says so when every variant diverged, and the selection table shows none chosen', () => {
+    const rs = records(grid).map((r) => (variantOf(r.unlearner) ? { ...r, diverged: 'loss is NaN', value: Number.NaN } : r));
+    const result = selectVariants(aggregate(rs), oracle);
+    expect([...result.picks.values()].some((p) => p.selected)).toBe(false);
+    expect(result.notes.join('\n')).toContain('every variant of gd at 10% (gaussian) diverged or has no accuracy:validation; none is in the verdict tables');
+    const summaries = [{ use: 'core/verdict', label: 'verdict', definition: { summarize: () => ({ title: 't', rule: 'r', cells: [] }) }, options: {}, specs: new Map(), selection: oracle }] as never;
+    expect(formatSummary(rs, { summaries })).toMatch(/\(3\) +none \(every variant diverged\)\n/);
   });
 });

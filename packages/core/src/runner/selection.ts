@@ -21,6 +21,12 @@ export interface VariantPick {
   readonly selected: boolean;
   /** Number of variants the choice was made among. */
   readonly among: number;
+  /**
+   * On the chosen variant only: true when the rule's constraint could not be met (no variant kept
+   * validation accuracy, or the poison metric is not measured for the attack) and the best
+   * validation accuracy chose instead.
+   */
+  readonly unconstrained?: boolean;
 }
 
 /** The result of applying a selection rule to a setup's aggregates. */
@@ -30,6 +36,8 @@ export interface VariantSelection {
   /** What the reader must know (the rule, and any group chosen without the accuracy constraint). */
   readonly notes: readonly string[];
 }
+
+const budgetText = (budget: number | null) => (budget === null ? '-' : `${Number((budget * 100).toPrecision(6))}%`);
 
 /** The swept entry a variant label comes from, or undefined for a plain label. */
 export function variantOf(label: string): string | undefined {
@@ -70,8 +78,14 @@ export function selectVariants(aggregates: readonly SeedAggregate[], rule: Selec
     const best = (candidates: number[], score: (i: number) => number) => candidates.reduce((b, i) => (b < 0 || score(i) < score(b) ? i : b), -1);
     const usable = labels.map((_, i) => i).filter((i) => Number.isFinite(validation[i]));
     let chosen = -1;
-    if (rule.rule === 'utility') chosen = best(usable, (i) => -validation[i]);
-    else {
+    let unconstrained = false;
+    const unmeasured = rule.rule === 'oracle' && !Number.isFinite(mean(role(attack, 'retrained', rule.metric!)));
+    if (rule.rule === 'utility' || unmeasured) {
+      chosen = best(usable, (i) => -validation[i]);
+      const note = `selection: ${rule.metric} has no retrained value for ${attack} (not measured for this attack), so its variants are chosen by the best ${rule.validationMetric} (the utility rule).`;
+      unconstrained = unmeasured;
+      if (unmeasured && !notes.includes(note)) notes.push(note);
+    } else {
       const floor = mean(role(attack, 'poisoned', rule.validationMetric)) - rule.maxAccuracyDrop;
       const target = mean(role(attack, 'retrained', rule.metric!));
       const distance = (i: number) => Math.abs(mean(find(attack, labels[i], budget, rule.metric!)) - target);
@@ -79,10 +93,14 @@ export function selectVariants(aggregates: readonly SeedAggregate[], rule: Selec
       chosen = best(eligible, distance);
       if (chosen < 0) {
         chosen = best(usable, (i) => -validation[i]);
-        if (chosen >= 0) notes.push(`selection: no variant of ${of} at ${budget === null ? '-' : `${Number((budget * 100).toPrecision(6))}%`} (${attack}) keeps validation accuracy within ${rule.maxAccuracyDrop} of the poisoned model's; the one with the best validation accuracy is shown.`);
+        unconstrained = chosen >= 0;
+        if (chosen >= 0) notes.push(`selection: no variant of ${of} at ${budgetText(budget)} (${attack}) keeps validation accuracy within ${rule.maxAccuracyDrop} of the poisoned model's; the one with the best validation accuracy is shown.`);
       }
     }
-    labels.forEach((label, i) => picks.set(modelKey({ attack, unlearner: label, budget }), { of, selected: i === chosen, among: labels.length }));
+    if (chosen < 0) notes.push(`selection: every variant of ${of} at ${budgetText(budget)} (${attack}) diverged or has no ${rule.validationMetric}; none is in the verdict tables.`);
+    labels.forEach((label, i) =>
+      picks.set(modelKey({ attack, unlearner: label, budget }), { of, selected: i === chosen, among: labels.length, ...(i === chosen && unconstrained ? { unconstrained: true } : {}) }),
+    );
   }
   const how =
     rule.rule === 'oracle'

@@ -14,7 +14,7 @@ import { writeFileAtomic } from './files.ts';
 import { formatBudget } from './plan.ts';
 import type { ResultRecord } from './store.ts';
 import type { SelectionRule } from '../manifest/manifest.ts';
-import { modelKey, selectVariants, type VariantSelection } from './selection.ts';
+import { modelKey, selectVariants, variantOf, type VariantSelection } from './selection.ts';
 
 /** Aggregate of one metric of one model over seeds (one line of `summary.jsonl`, before summary fields). */
 export type Aggregate = SeedAggregate;
@@ -270,6 +270,11 @@ export interface SummaryFormat {
   readonly summaries?: readonly SummarySelection[];
   /** How each metric reads its results (intervals kept in range); default: the summaries' specs. */
   readonly specs?: ResultSpecs;
+  /**
+   * Under a selection rule, the value tables show only the chosen variant of each swept method
+   * (every variant stays in the results); true shows every variant. @default false
+   */
+  readonly allVariants?: boolean;
 }
 
 /** `mean ± std [low, high]` (the 95% interval), the mean alone for one seed, or the divergence. */
@@ -309,14 +314,21 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
   const attacks = [...new Set(aggregates.map((a) => a.attack))];
   const blocks: string[] = [];
   const statedRules = new Set<string>();
+  let hiddenVariants = false;
   const setupName = nameSetup && aggregates.length > 0 ? ` · manifest ${aggregates[0].experiment} (setup ${aggregates[0].setup.slice(0, 8)})` : '';
   for (const attack of attacks) {
     const rows = aggregates.filter((a) => a.attack === attack);
     const present = [...new Set(rows.map((r) => r.metric))];
     const metrics = format.metrics ? format.metrics.filter((m) => present.includes(m)) : present;
-    const models = [...new Map(rows.map((r) => [`${r.unlearner}|${r.budget}`, { unlearner: r.unlearner, budget: r.budget }])).values()];
+    const everyModel = [...new Map(rows.map((r) => [`${r.unlearner}|${r.budget}`, { unlearner: r.unlearner, budget: r.budget }])).values()];
+    const unchosen = (m: ModelKey) => chosen.picks.get(modelKey({ attack, ...m }))?.selected === false;
+    const models = format.allVariants ? everyModel : everyModel.filter((m) => !unchosen(m));
+    hiddenVariants ||= models.length < everyModel.length;
     const order = (m: ModelKey) => (m.unlearner === 'none' ? 0 : m.unlearner === 'retrain' ? 1 : m.budget === null ? 1.5 : 2);
-    models.sort((a, b) => order(a) - order(b));
+    // References first; then each method's rows together (a swept method's variants under its
+    // name), by budget, then variant label.
+    const method = (m: ModelKey) => variantOf(m.unlearner) ?? m.unlearner;
+    models.sort((a, b) => order(a) - order(b) || method(a).localeCompare(method(b)) || (a.budget ?? -1) - (b.budget ?? -1) || a.unlearner.localeCompare(b.unlearner));
     const seedsCount = Math.max(...rows.map((r) => r.seeds.length));
     const label = (m: ModelKey) =>
       m.unlearner === 'none' ? 'none (poisoned)' : m.unlearner === 'retrain' ? 'retrain (reference)' : chosen.picks.get(modelKey({ attack, ...m }))?.selected ? `${m.unlearner} *` : m.unlearner;
@@ -361,14 +373,86 @@ function formatSetup(records: readonly ResultRecord[], format: SummaryFormat, na
         statedRules.add(ruleKey);
       }
     }
+    const grid = selectionTable(attack, everyModel, chosen, format.summaries?.[0]?.selection);
+    if (grid) blocks.push(table(`${grid.title}, ${attack}${setupName}: ${grid.rule}`, grid.header, grid.body, format.markdown));
   }
+  const hidden = hiddenVariants ? ['note: the value tables show the chosen variant of each swept method; every variant is in results.jsonl and summary.jsonl, and `report --all-variants` prints them all.'] : [];
   const warnings = [...modelWarnings(records)].map(([key, text]) => {
     const [attack, unlearner, budget] = JSON.parse(key) as [string, string, number | null];
     return `warning: ${unlearner} @ ${formatBudget(budget)} (${attack}) ${text}.`;
   });
-  const notes = [...warnings, ...chosen.notes.map((note) => `note: ${note}`), ...outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`))];
+  const notes = [...warnings, ...hidden, ...chosen.notes.map((note) => `note: ${note}`), ...outputs.flatMap(({ selection, result }) => (result.notes ?? []).map((note) => `note (${selection.label}): ${note}`))];
   if (notes.length > 0) blocks.push([...new Set(notes)].join('\n'));
   return blocks;
+}
+
+/** `k=v` pairs of a variant label `name[k1=v1,k2=v2]`, split at top-level commas (values may be JSON). */
+export function variantValues(label: string): [string, string][] {
+  const inner = /^[^[]+\[(.*)\]$/.exec(label)?.[1];
+  if (inner === undefined) return [];
+  const parts: string[] = [];
+  let depth = 0;
+  let quoted = false;
+  let current = '';
+  for (const ch of inner) {
+    if (ch === '"' && !current.endsWith('\\')) quoted = !quoted;
+    else if (!quoted && (ch === '[' || ch === '{')) depth++;
+    else if (!quoted && (ch === ']' || ch === '}')) depth--;
+    if (ch === ',' && depth === 0 && !quoted) {
+      parts.push(current);
+      current = '';
+    } else current += ch;
+  }
+  parts.push(current);
+  return parts.map((part) => {
+    const at = part.indexOf('=');
+    return [part.slice(0, at), part.slice(at + 1)];
+  });
+}
+
+/** Numeric values in increasing order; others as they came. */
+function sortValues(values: readonly string[]): string[] {
+  return values.every((v) => Number.isFinite(Number(v))) ? [...values].sort((a, b) => Number(a) - Number(b)) : [...values];
+}
+
+/**
+ * Per swept method: the grid (each key's values, in grid order) and the values the selection rule
+ * chose at each budget (marked † where no variant met the rule's constraint). Undefined when no
+ * rule chose anything for the attack.
+ */
+function selectionTable(attack: string, models: readonly ModelKey[], chosen: VariantSelection, rule: SelectionRule | undefined): { title: string; rule: string; header: string[]; body: string[][] } | undefined {
+  const picks = models.map((m) => ({ m, pick: chosen.picks.get(modelKey({ attack, ...m })) })).filter((p) => p.pick !== undefined);
+  if (!rule || picks.length === 0) return undefined;
+  const budgets = [...new Set(picks.map((p) => p.m.budget))].sort((a, b) => (a ?? -1) - (b ?? -1));
+  const methods = [...new Set(picks.map((p) => p.pick!.of))];
+  const body = methods.map((of) => {
+    const mine = picks.filter((p) => p.pick!.of === of);
+    const grid = new Map<string, string[]>();
+    for (const { m } of mine) for (const [k, v] of variantValues(m.unlearner)) if (!(grid.get(k) ?? []).includes(v)) grid.set(k, [...(grid.get(k) ?? []), v]);
+    const variants = new Set(mine.map((p) => p.m.unlearner)).size;
+    return [
+      of,
+      `${[...grid].map(([k, vs]) => `${k} ∈ {${sortValues(vs).join(', ')}}`).join(' × ')} (${variants})`,
+      ...budgets.map((budget) => {
+        const pick = mine.find((p) => p.m.budget === budget && p.pick!.selected);
+        if (!pick) return mine.some((p) => p.m.budget === budget) ? 'none (every variant diverged)' : '';
+        const values = variantValues(pick.m.unlearner);
+        // A numeric value at either end of a key's range of 3 or more: a wider grid might do better.
+        const edge = values.some(([k, v]) => {
+          const range = sortValues(grid.get(k) ?? []);
+          return range.length >= 3 && Number.isFinite(Number(v)) && (v === range[0] || v === range[range.length - 1]);
+        });
+        return values.map(([k, v]) => `${k}=${v}`).join(', ') + (pick.pick!.unconstrained ? ' †' : '') + (edge ? ' ‡' : '');
+      }),
+    ];
+  });
+  const how = rule.rule === 'oracle' ? `closest to retraining on ${rule.metric} within ${rule.maxAccuracyDrop} of the poisoned model's ${rule.validationMetric}` : `best ${rule.validationMetric}`;
+  return {
+    title: 'selection',
+    rule: `per swept method, its grid (number of variants) and the values chosen at each budget (${rule.rule}: ${how}; † no variant met the constraint, the best ${rule.validationMetric} chosen; ‡ a value at the end of its range of 3 or more: a wider grid might do better)`,
+    header: ['method', 'grid', ...budgets.map((b) => formatBudget(b))],
+    body,
+  };
 }
 
 /** Metric columns per text table. */
