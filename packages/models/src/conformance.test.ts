@@ -1,16 +1,21 @@
 /**
  * Every built-in model and dataset passes core's conformance suites (the same ones plugin authors
  * run), with small shapes and sizes. The transformers encoder's featurizer runs on a tiny ONNX
- * encoder written at test time (no download); text-file reads small files written here.
+ * encoder written at test time (no download); text-file, cifar10, cifar100 and image-folder read
+ * small files written here in their formats.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '@unlearn-bench/core';
 import { describeDatasetConformance, describeModelConformance } from '@unlearn-bench/core/testing';
+import sharp from 'sharp';
 import { beforeAll } from 'vitest';
+import { cifar10Dataset } from './cifar10/index.ts';
+import { cifar100Dataset } from './cifar100/index.ts';
 import { cnnSmallModel } from './cnn-small/index.ts';
 import { createEngine } from './engine/index.ts';
+import { imageFolderDataset } from './image-folder/index.ts';
 import { mlpModel } from './mlp/index.ts';
 import { mnistDataset } from './mnist/index.ts';
 import { spamAssassinDataset } from './spam-assassin/index.ts';
@@ -59,3 +64,36 @@ describeDatasetConformance(syntheticImagesDataset, { options: { shape: [4, 4, 1]
 describeDatasetConformance(spamAssassinDataset, { options: { trainSize: 100, testSize: 20, maxChars: 200 } });
 describeDatasetConformance(textFileDataset, { title: 'text-file (JSONL, string labels, split by testFraction)', options: { train: join(dir, 'reviews.jsonl'), testFraction: 0.3 } });
 describeDatasetConformance(textFileDataset, { title: 'text-file (CSV, integer labels, test file)', options: { train: join(dir, 'reviews.csv'), test: join(dir, 'reviews.csv') } });
+
+// Image datasets: CIFAR binary records (label bytes + 3,072 pixel bytes) and a folder of PNGs.
+const bytes = createRng(3);
+const cifarFile = (path: string, records: number, labels: readonly number[]) => {
+  const out = Buffer.alloc(records * (labels.length + 3072));
+  for (let r = 0; r < records; r++) {
+    const offset = r * (labels.length + 3072);
+    labels.forEach((classes, b) => (out[offset + b] = bytes.int(classes)));
+    for (let k = labels.length; k < labels.length + 3072; k++) out[offset + k] = bytes.int(256);
+  }
+  writeFileSync(path, out);
+};
+const cifar10Dir = join(dir, 'cifar-10-batches-bin');
+mkdirSync(cifar10Dir);
+for (const file of ['data_batch_1', 'data_batch_2', 'data_batch_3', 'data_batch_4', 'data_batch_5', 'test_batch']) cifarFile(join(cifar10Dir, `${file}.bin`), 4, [10]);
+writeFileSync(join(cifar10Dir, 'batches.meta.txt'), Array.from({ length: 10 }, (_, i) => `class${i}`).join('\n'));
+const cifar100Dir = join(dir, 'cifar-100-binary');
+mkdirSync(cifar100Dir);
+cifarFile(join(cifar100Dir, 'train.bin'), 12, [20, 100]);
+cifarFile(join(cifar100Dir, 'test.bin'), 4, [20, 100]);
+const imagesDir = join(dir, 'images');
+for (const [label, name] of ['circle', 'square'].entries()) {
+  mkdirSync(join(imagesDir, name), { recursive: true });
+  for (let k = 0; k < 4; k++) {
+    const raw = Buffer.from(Array.from({ length: 6 * 5 * 3 }, () => bytes.int(128) + 100 * label));
+    await sharp(raw, { raw: { width: 6, height: 5, channels: 3 } }).png().toFile(join(imagesDir, name, `${k}.png`));
+  }
+}
+
+describeDatasetConformance(cifar10Dataset, { title: 'cifar10 (generated binary files)', options: { path: cifar10Dir, trainSize: 12, testSize: 3, validationSize: 4 } });
+describeDatasetConformance(cifar10Dataset, { title: 'cifar10 (normalised, parent folder)', options: { path: dir, normalize: true } });
+describeDatasetConformance(cifar100Dataset, { title: 'cifar100 (generated binary files, coarse labels)', options: { path: cifar100Dir, labels: 'coarse', trainSize: 8 } });
+describeDatasetConformance(imageFolderDataset, { title: 'image-folder (generated PNGs, split by testFraction)', options: { path: imagesDir, size: [4, 4], testFraction: 0.25, cache: 'memory' } });

@@ -1,7 +1,10 @@
 /** The built-in models and datasets as a plugin (namespace `core`). */
 import { createRequire } from 'node:module';
 import { API_VERSION, definePlugin } from '@unlearn-bench/core';
+import { cifar10Dataset } from './cifar10/index.ts';
+import { cifar100Dataset } from './cifar100/index.ts';
 import { cnnSmallModel } from './cnn-small/index.ts';
+import { imageFolderDataset } from './image-folder/index.ts';
 import { mlpModel } from './mlp/index.ts';
 import { mnistDataset } from './mnist/index.ts';
 import { syntheticImagesDataset } from './synthetic-images/index.ts';
@@ -14,10 +17,11 @@ const { version } = createRequire(import.meta.url)('../package.json') as { versi
 
 /**
  * `core/mlp`, `core/cnn-small`, `core/text-bow`, `core/transformers-encoder`, `core/mnist`,
- * `core/synthetic-images`, `core/spam-assassin`, `core/text-file`.
+ * `core/synthetic-images`, `core/spam-assassin`, `core/text-file`, `core/cifar10`, `core/cifar100`,
+ * `core/image-folder`.
  */
 export const modelsPlugin = definePlugin({
   meta: { name: '@unlearn-bench/models', version, namespace: 'core', apiVersion: API_VERSION },
   models: [mlpModel, cnnSmallModel, textBowModel, transformersEncoderModel],
-  datasets: [mnistDataset, syntheticImagesDataset, spamAssassinDataset, textFileDataset],
+  datasets: [mnistDataset, syntheticImagesDataset, spamAssassinDataset, textFileDataset, cifar10Dataset, cifar100Dataset, imageFolderDataset],
 });
