@@ -16,5 +16,6 @@ export function main(argv: readonly string[]): Promise<number> {
     stderr: process.stderr,
     version,
     binPath: fileURLToPath(new URL('../bin/unlearn-bench.js', import.meta.url)),
+    ownsProcess: true,
   });
 }

@@ -94,12 +94,58 @@ export function plannedSteps(count: number, batchSize: number, epochs: number, m
 }
 
 /**
+ * Called between every two optimizer steps of every training run in this process (plugins' too),
+ * while a run sets it (`setStepCheck`): it throws to stop the training there. The runner stops a
+ * run this way on SIGINT/SIGTERM, and the training of a cell given up after its timeout.
+ */
+let stepCheck: (() => void) | undefined;
+
+/** Sets the check run between training steps (see `stepCheck`); returns the function that restores the previous one. */
+export function setStepCheck(check: (() => void) | undefined): () => void {
+  const previous = stepCheck;
+  stepCheck = check;
+  return () => {
+    stepCheck = previous;
+  };
+}
+
+/**
  * Minibatch training over `examples`, reshuffled every epoch with `rng`, with the recipe's
  * optimizer (default: SGD with momentum and coupled L2, PyTorch's convention
  * v ← μv + g + λw; w ← w − ηv) or the given `sharedOptimizer`. Mutates `model`. (The name stays from
  * when SGD was the only rule.)
  */
 export function trainSgd(model: ClassifierModel, examples: Examples, options: SgdOptions): TrainReport {
+  const steps = sgdSteps(model, examples, options);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** Wall time between two turns of the event loop in `trainSgdYielding`. */
+const YIELD_INTERVAL_MS = 200;
+
+/**
+ * `trainSgd` that lets the event loop turn (signal handlers, IPC, timers) at least every 200 ms, so
+ * that a run can be stopped within training. The runner trains the reference models with it. The
+ * results are those of `trainSgd`.
+ */
+export async function trainSgdYielding(model: ClassifierModel, examples: Examples, options: SgdOptions): Promise<TrainReport> {
+  const steps = sgdSteps(model, examples, options);
+  let turned = performance.now();
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    if (performance.now() - turned >= YIELD_INTERVAL_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      turned = performance.now();
+    }
+  }
+}
+
+/** The training loop of `trainSgd`, pausing (yield) after every optimizer step. */
+function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptions): Generator<void, TrainReport, void> {
   const variables = options.variables ?? model.parameters();
   const objective = options.loss ?? ((m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D) => crossEntropy(m.logits(x), y));
   const maxExamples = options.maxExamples ?? Number.POSITIVE_INFINITY;
@@ -121,6 +167,7 @@ export function trainSgd(model: ClassifierModel, examples: Examples, options: Sg
       const epochStart = performance.now();
       let epochExamples = 0;
       for (let offset = 0; offset < examples.count && used < maxExamples; offset += options.batchSize) {
+        stepCheck?.();
         const take = Math.min(options.batchSize, examples.count - offset, maxExamples - used);
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
@@ -130,6 +177,7 @@ export function trainSgd(model: ClassifierModel, examples: Examples, options: Sg
         steps += 1;
         epochLoss += lossValue;
         epochBatches += 1;
+        yield;
       }
       lastLoss = epochLoss / Math.max(1, epochBatches);
       const seconds = (performance.now() - epochStart) / 1000;

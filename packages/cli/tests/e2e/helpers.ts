@@ -1,4 +1,5 @@
 /** Helpers for end-to-end tests: run the CLI in-process or as the real bin. */
+import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -70,8 +71,11 @@ export async function runInProcess(argv: readonly string[]): Promise<{ code: num
 }
 
 /** Runs the real bin as a child process. */
-export function runBin(argv: readonly string[], options: { cwd?: string; onStderr?: (text: string) => void } = {}): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>; kill: (signal: NodeJS.Signals) => void } {
-  const child = spawn(process.execPath, [binPath, ...argv], { cwd: options.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+export function runBin(
+  argv: readonly string[],
+  options: { cwd?: string; onStderr?: (text: string) => void; env?: NodeJS.ProcessEnv; uid?: number; gid?: number } = {},
+): { done: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>; kill: (signal: NodeJS.Signals) => void; pid: number } {
+  const child = spawn(process.execPath, [binPath, ...argv], { cwd: options.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env }, uid: options.uid, gid: options.gid });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -82,5 +86,16 @@ export function runBin(argv: readonly string[], options: { cwd?: string; onStder
   const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolveDone) =>
     child.on('close', (code, signal) => resolveDone({ code, signal, stdout, stderr })),
   );
-  return { done, kill: (signal) => child.kill(signal) };
+  return { done, kill: (signal) => child.kill(signal), pid: child.pid! };
+}
+
+/** How many cells and failure records the store in `out` holds (read-only). */
+export function stored(out: string): { cells: number; failures: number } {
+  const db = new Database(join(out, 'results.db'), { readonly: true, fileMustExist: true });
+  try {
+    const count = (table: string) => (db.prepare(`SELECT COUNT(*) AS n FROM ${table}`).get() as { n: number }).n;
+    return { cells: count('cells'), failures: count('failures') };
+  } finally {
+    db.close();
+  }
 }

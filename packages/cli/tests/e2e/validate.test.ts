@@ -47,10 +47,11 @@ describe('unlearn-bench validate', () => {
   const cases: [string, string | object, string[]][] = [
     ['bad JSON', '{\n  "name": "x"\n  "seeds": [1]\n}', ["line 3, column 3: invalid JSON: Expected ',' or '}' after property value. Check for a missing comma, quote or bracket there."]],
     ['an unknown unlearner', variant((m) => (m.unlearners[2].use = 'core/gdd')), ["unlearners[2].use: Unknown unlearner 'core/gdd'. Did you mean 'core/gd'?"]],
-    ['an unknown dataset', variant((m) => (m.dataset.use = 'core/cifar-10')), ['dataset.use: Unknown dataset \'core/cifar-10\'. Known datasets: core/mnist, core/spam-assassin, core/synthetic-images, core/text-file.']],
+    ['an unknown dataset', variant((m) => (m.dataset.use = 'core/imagenet')), ['dataset.use: Unknown dataset \'core/imagenet\'. Known datasets: core/cifar10, core/cifar100, core/image-folder, core/mnist, core/spam-assassin, core/synthetic-images, core/text-file.']],
+    ['a near miss of a dataset', variant((m) => (m.dataset.use = 'core/cifar-10')), ["dataset.use: Unknown dataset 'core/cifar-10'. Did you mean 'core/cifar10'?"]],
     ['a wrong type', variant((m) => (m.seeds = '1')), ['seeds: expected array, got the string "1". (Seeds to repeat the whole experiment with; results are reported as mean ± std over them.)']],
     ['a non-integer seed', variant((m) => (m.seeds = [1.5])), ['seeds[0]: expected integer, got number 1.5.']],
-    ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics, selection."]],
+    ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics, cellTimeout, selection."]],
     ['an unknown plugin option', variant((m) => (m.unlearners[3].options = { lr: 0.1 })), ["unlearners[3].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum, optimizer, weightDecay, nesterov, decoupledWeightDecay, betas, eps, schedule."]],
     ['an out-of-range training value', variant((m) => (m.training.momentum = 1.5)), ['training.momentum: must be < 1, got number 1.5. (SGD momentum (sgd only; adam and adamw use betas).)']],
     ['a missing required field', variant((m) => delete m.model), ["model: missing required property 'model'."]],
@@ -80,7 +81,7 @@ describe('unlearn-bench validate', () => {
 
   it('exits 2 on usage errors', async () => {
     expect((await runInProcess(['validate'])).code).toBe(2);
-    expect((await runInProcess(['frobnicate'])).stderr).toBe("error: Unknown command 'frobnicate'. Commands: run, validate, list, report, new-plugin. Run 'unlearn-bench --help'.\n");
+    expect((await runInProcess(['frobnicate'])).stderr).toBe("error: Unknown command 'frobnicate'. Commands: run, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.\n");
     expect((await runInProcess(['run', 'x.json', '--backend', 'gpu'])).stderr).toBe("error: --backend must be one of auto, wasm, cpu, tensorflow, got 'gpu'.\n");
   });
 

@@ -5,8 +5,8 @@
  * Exit codes: 0 success; 1 some cell failed (the others finished and are saved) or an unexpected
  * error; 2 invalid input (usage, manifest, unknown plugin, unavailable backend).
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { availableParallelism, constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
 import type { BackendName, EngineInfo } from '../engine.ts';
@@ -38,6 +38,18 @@ export interface CliHost {
   readonly version: string;
   /** The script that starts this CLI, for `--workers` child processes. */
   readonly binPath: string;
+  /**
+   * The CLI is the whole process (the bin): after a run that gave up plugin calls at the cell
+   * timeout, whose work may never end, it ends the process shortly after the run instead of
+   * waiting for that work. @default false
+   */
+  readonly ownsProcess?: boolean;
+}
+
+/** After a run that gave up plugin calls: ends the process in 2 s if their work still keeps it alive (see CliHost.ownsProcess). */
+function endDespiteGivenUpWork(host: CliHost, gaveUp: number, code: number): number {
+  if (gaveUp > 0 && host.ownsProcess) setTimeout(() => exitProcess(code), 2000).unref();
+  return code;
 }
 
 const USAGE = `Usage: unlearn-bench <command> [options]
@@ -50,9 +62,13 @@ Commands:
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
                          It imports the plugin modules the manifest names, which runs
                          their code: validate only manifests you trust (it is no sandbox).
-  report <DIR> [--metrics a,b,...] [--markdown]
+  report <DIR> [--metrics a,b,...] [--markdown] [--all-variants]
                          Tables of a finished or partial run from DIR/results.db (summary
                          metrics, e.g. the verdict against retraining, as the run's manifest chose them).
+                         Under a selection rule only the chosen variant of each sweep is shown;
+                         --all-variants shows every variant.
+  repair <DIR>           Rebuild DIR/results.db from DIR/results.jsonl (e.g. when results.db is
+                         damaged); the old file is kept aside. Then report or resume as usual.
   new-plugin <kind> <name> [--out DIR]
                          Write a working plugin package (kind: unlearner, metric, attack) into
                          DIR/unlearn-bench-plugin-<name> (default DIR: .); its npm test runs its
@@ -80,6 +96,8 @@ interface ParsedArgs {
   help: boolean;
   version: boolean;
   markdown: boolean;
+  /** `report --all-variants`: every variant of a sweep in the value tables. */
+  allVariants?: boolean;
   workers?: number;
   groups?: number[];
   metrics?: string[];
@@ -108,6 +126,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--help' || arg === '-h') parsed.help = true;
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
+    else if (arg === '--all-variants') parsed.allVariants = true;
     else if (arg === '--manifest' || arg.startsWith('--manifest=')) parsed.manifest = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
     else if (arg === '--metrics' || arg.startsWith('--metrics=')) {
       const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
@@ -132,6 +151,55 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
 
 /** `process.exit` as it was before any run (the runner turns a plugin's call of it into an error). */
 const exitProcess = process.exit.bind(process);
+
+/** The shell's exit status for a process ended by `signal`: 128 + its number (SIGINT 130, SIGTERM 143). */
+function signalExitCode(signal: string): number {
+  return 128 + (constants.signals[signal as NodeJS.Signals] ?? 0);
+}
+
+/** SIGINT and SIGTERM while a run is in progress. */
+interface StopSignals {
+  /** Aborted, with the signal's name as reason, at the first signal. */
+  readonly signal: AbortSignal;
+  /** Removes the handlers. */
+  dispose(): void;
+}
+
+/**
+ * Handles SIGINT and SIGTERM during a run: the first aborts `signal` (the run stops at its next
+ * safe point) after `first` ran; each further one calls `again` (which stops at once).
+ */
+function watchStopSignals(first: (signal: NodeJS.Signals) => void, again: (signal: NodeJS.Signals) => void): StopSignals {
+  const controller = new AbortController();
+  const handler = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) return again(signal);
+    first(signal);
+    controller.abort(signal);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose() {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
+/** The command that resumes a run (finished cells are skipped). */
+function resumeCommand(manifest: string, outDir: string): string {
+  const quote = (text: string) => (/^[A-Za-z0-9_./=:@-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+  return `unlearn-bench run ${quote(manifest)} --out ${quote(outDir)}`;
+}
+
+/** What a stopped run says: what is saved, and how to resume. */
+function stoppedMessage(signal: string, finished: number, total: number, manifest: string, outDir: string): string {
+  return (
+    `stopped (${signal}): ${finished} of ${total} cell(s) are finished and saved in ${join(outDir, 'results.db')} (and results.jsonl); ` +
+    `the cells in progress were dropped, not stored. Resume with: ${resumeCommand(manifest, outDir)}\n`
+  );
+}
 
 /** The `--out` folder as given, refusing an empty one or a path to a file. */
 function outFolder(out: string | undefined): string | undefined {
@@ -360,6 +428,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const path = requireManifestArg(args);
         const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn))];
         const experiment = loadManifest(path, buildRegistry(plugins));
+        for (const warning of experiment.warnings) logger.warn(`${path}: ${warning.path}: ${warning.message}`);
         const groups = experiment.seeds.length * experiment.attacks.length;
         host.stdout.write(`${path}: valid (${experiment.name}; ${groups} seed × attack group(s), manifest hash ${experiment.hash.slice(0, 12)})\n`);
         return 0;
@@ -380,6 +449,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const engine = await host.createEngine(args.backend ?? experiment.backend);
         const root = createRootContainer({ plugins, engine, logger });
         const outDir = resolve(outFolder(args.out) ?? `runs/${experiment.name}`);
+        if (!args.groups) for (const warning of experiment.warnings) logger.warn(`${path}: ${warning.path}: ${warning.message}`);
         if (args.groups) {
           // A worker of a parent run: compute these groups' cells; the parent prints the table.
           // Stop if the parent goes away (even by SIGKILL), so no orphan keeps writing.
@@ -388,20 +458,57 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           // Between cells the runner yields (the disconnect handler runs); within a cell, at every
           // training epoch, it calls this checkpoint: a parent that died has left this process to init.
           const parentPid = Number(process.env.UNLEARN_BENCH_PARENT_PID) || process.ppid;
+          // SIGINT/SIGTERM (a Ctrl-C reaches the whole process group) or the parent's stop file:
+          // stop at the next safe point. Stopping at once is the parent's to decide (it kills us).
+          const stop = new AbortController();
+          const onSignal = (signal: NodeJS.Signals) => stop.abort(signal);
+          process.on('SIGINT', onSignal);
+          process.on('SIGTERM', onSignal);
+          const stopFile = process.env.UNLEARN_BENCH_STOP_FILE;
+          const checkStopFile = () => {
+            if (stop.signal.aborted || !stopFile || !existsSync(stopFile)) return;
+            stop.abort(readFileSync(stopFile, 'utf8').trim() || 'SIGTERM');
+          };
+          const poll = setInterval(checkStopFile, 200); // while the runner waits on a plugin
+          poll.unref();
           const checkpoint = () => {
+            checkStopFile();
             if (process.ppid === parentPid) return;
             host.stderr.write(`the parent run (process ${parentPid}) is gone; this worker stops (its finished cells are saved)\n`);
             exitProcess(130);
           };
-          const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint });
-          for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
-          return summary.failures.length > 0 ? 1 : 0;
+          try {
+            const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint, signal: stop.signal });
+            for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
+            if (summary.stopped) return endDespiteGivenUpWork(host, summary.gaveUp, signalExitCode(summary.stopped));
+            return endDespiteGivenUpWork(host, summary.gaveUp, summary.failures.length > 0 ? 1 : 0);
+          } finally {
+            clearInterval(poll);
+            process.off('SIGINT', onSignal);
+            process.off('SIGTERM', onSignal);
+          }
         }
         const pending = pendingGroupIndices(experiment, engine.backend, outDir);
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         if (workers <= 1) {
-          const summary = await root.resolve(Runner).run(experiment, { outDir });
-          return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries);
+          const stops = watchStopSignals(
+            (signal) => host.stderr.write(`\n${signal} received: stopping at the next safe point; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`),
+            (signal) => {
+              host.stderr.write(`${signal} again: stopping at once. The cells finished so far are saved in ${outDir}; resume with: ${resumeCommand(path, outDir)}\n`);
+              exitProcess(signalExitCode(signal));
+            },
+          );
+          try {
+            const summary = await root.resolve(Runner).run(experiment, { outDir, signal: stops.signal });
+            if (summary.stopped) {
+              host.stderr.write(stoppedMessage(summary.stopped, summary.cellsComputed + summary.cellsSkipped, summary.cellsTotal, path, outDir));
+              return endDespiteGivenUpWork(host, summary.gaveUp, signalExitCode(summary.stopped));
+            }
+            const code = report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries);
+            return endDespiteGivenUpWork(host, summary.gaveUp, code);
+          } finally {
+            stops.dispose();
+          }
         }
         const start = performance.now();
         const finishedBefore = countFinishedCells(experiment, engine.backend, outDir);
@@ -409,9 +516,30 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
         const lock = lockFolder(outDir); // the workers run under the parent's lock
+        const stopFile = join(outDir, 'run.stop');
+        rmSync(stopFile, { force: true }); // one left by a run that was killed must not stop this one
+        const killNow = new AbortController();
+        const stops = watchStopSignals(
+          (signal) => {
+            host.stderr.write(`\n${signal} received: asking the workers to stop at their next safe point; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`);
+            writeFileSync(stopFile, `${signal}\n`);
+          },
+          (signal) => {
+            killNow.abort(signal);
+            host.stderr.write(`${signal} again: stopped the workers at once. The cells finished so far are saved in ${outDir}; resume with: ${resumeCommand(path, outDir)}\n`);
+            rmSync(stopFile, { force: true });
+            lock.release();
+            exitProcess(signalExitCode(signal));
+          },
+        );
+        const cleanUp = () => {
+          stops.dispose();
+          rmSync(stopFile, { force: true });
+        };
         if (experiment.model.definition.createFeaturizer) {
           logger.info(`featurizing the texts once with ${experiment.model.use} before starting the workers (they read its cache)`);
           await root.resolve(Runner).prepare(experiment).catch((error: unknown) => {
+            cleanUp();
             lock.release();
             throw error;
           });
@@ -419,20 +547,32 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         root.resolve(Runner).writeRunInfo(experiment, outDir); // once, here: workers do not write it
         // Round-robin over the unfinished groups only, fixed here so no group is left out.
         const assignments = Array.from({ length: workers }, (_, w) => pending.filter((_, j) => j % workers === w));
-        const exits = await runWorkers(
-          {
-            binPath: host.binPath,
-            manifestPath: resolve(path),
-            outDir,
-            backend: engine.backend,
-            assignments,
-            debug: args.debug,
-            quiet: args.quiet,
-          },
-          host.stderr,
-        );
+        // A stop requested before the workers start (while featurizing) starts none.
+        const exits = stops.signal.aborted
+          ? []
+          : await runWorkers(
+              {
+                binPath: host.binPath,
+                manifestPath: resolve(path),
+                outDir,
+                backend: engine.backend,
+                assignments,
+                debug: args.debug,
+                quiet: args.quiet,
+              },
+              host.stderr,
+              { stop: stops.signal, kill: killNow.signal, stopFile },
+            ).finally(cleanUp);
+        if (exits.length === 0) cleanUp();
         const store = new ResultsStore(outDir);
         try {
+          if (stops.signal.aborted) {
+            const cells = planCells(experiment, engine.backend).flatMap((g) => g.cells);
+            store.exportJsonl();
+            const stopped = String(stops.signal.reason);
+            host.stderr.write(stoppedMessage(stopped, cells.filter((c) => store.hasCell(c)).length, cells.length, path, outDir));
+            return signalExitCode(stopped);
+          }
           const plan = planCells(experiment, engine.backend);
           const cells = plan.flatMap((g) => g.cells);
           const codes = exits.map((e) => e.code);
@@ -462,7 +602,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const [dir, ...extra] = args.positional;
         if (!dir || extra.length > 0) throw new UsageError('Usage: unlearn-bench report <DIR> [--metrics a,b,...] [--markdown]');
         if (!existsSync(join(dir, 'results.db'))) throw new UsageError(`No results in '${dir}' (no results.db). Give the --out folder of a run.`);
-        const store = new ResultsStore(dir);
+        const store = new ResultsStore(dir, { readonly: true }); // writes nothing: a read-only folder works
         try {
           const records = store.records();
           const failed = store.unfinishedFailures();
@@ -471,9 +611,27 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
           if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
           const summaries = reportSummaries(dir, buildRegistry(host.plugins), host.stderr);
-          host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown, summaries })}\n`);
+          host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown, summaries, allVariants: args.allVariants === true })}\n`);
         } finally {
           store.close();
+        }
+        return 0;
+      }
+      case 'repair': {
+        const [dir, ...extra] = args.positional;
+        if (!dir || extra.length > 0) throw new UsageError('Usage: unlearn-bench repair <DIR>');
+        if (!existsSync(join(dir, 'results.jsonl'))) throw new UsageError(`No results.jsonl in '${dir}' to rebuild the store from. Give the --out folder of a run.`);
+        const lock = lockFolder(dir); // no run may write the store while it is replaced
+        try {
+          const rebuilt = ResultsStore.rebuild(dir);
+          host.stdout.write(
+            `Rebuilt '${join(dir, 'results.db')}' from results.jsonl: ${rebuilt.cells} finished cell(s).` +
+              (rebuilt.movedAside ? ` The old database is kept as '${rebuilt.movedAside}'.` : '') +
+              (rebuilt.withoutVersions > 0 ? ` ${rebuilt.withoutVersions} cell(s) were exported without their plugin versions (by an earlier version): report shows them, the next run recomputes them.` : '') +
+              ` Cached models are not in results.jsonl: the next run retrains those its unfinished cells need.\n`,
+          );
+        } finally {
+          lock.release();
         }
         return 0;
       }
@@ -487,7 +645,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return 0;
       }
       default:
-        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, report, new-plugin. Run 'unlearn-bench --help'.`);
+        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.`);
     }
   } catch (error) {
     const inputError =

@@ -75,6 +75,8 @@ export interface Manifest {
   budgets: number[];
   metrics: PluginRef[];
   selection?: SelectionRule;
+  /** Seconds one cell's plugin calls may take (see Experiment.cellTimeout). @default 3600 */
+  cellTimeout: number;
 }
 
 /** How the verdict tables pick one variant of each swept unlearner per budget (manifest `selection`). */
@@ -116,6 +118,15 @@ export interface Experiment {
   readonly metrics: readonly ResolvedRef<'metric'>[];
   /** The rule that picks one variant of each swept unlearner for the verdicts, if the manifest has one. */
   readonly selection?: SelectionRule;
+  /**
+   * Seconds a cell's plugin calls may take in all (the unlearner's create and unlearn, the metrics
+   * on its model), and each call that prepares a group (dataset load, the attack's poison); a call
+   * still unsettled then fails its cell (or group) and the run goes on. Not in `hash`: it changes no
+   * result.
+   */
+  readonly cellTimeout: number;
+  /** Problems that do not stop a run, e.g. a budget too small to buy one training step. */
+  readonly warnings: readonly ManifestIssue[];
   /** sha256 of the resolved manifest (defaults filled in), canonical JSON. */
   readonly hash: string;
   /** The resolved manifest as plain JSON (what `hash` covers). */
@@ -259,6 +270,9 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     check(metrics, 'metrics');
   }
 
+  const warnings: ManifestIssue[] = [];
+  if (dataset) checkSizes(dataset, attacks, manifest, issues, warnings);
+
   if (issues.length > 0) throw new InvalidManifestError(source, issues);
 
   const training: TrainingRecipe = manifest.training; // momentum and weightDecay defaulted by the schema
@@ -290,10 +304,56 @@ export function validateManifest(value: unknown, registry: Registry, source = 'm
     budgets: manifest.budgets,
     metrics: metrics as ResolvedRef<'metric'>[],
     ...(manifest.selection ? { selection: manifest.selection } : {}),
+    cellTimeout: manifest.cellTimeout,
+    warnings,
     hash: hashJson(resolved),
     resolved,
     baseDir,
   };
+}
+
+/**
+ * Checks what the dataset's declared size (`DatasetDefinition.size`, from the options alone) makes
+ * impossible or useless: parts above what the source holds, an attack `count` (or `fraction`) that
+ * leaves no clean training point or makes no poison, a budget that buys less than one minibatch.
+ * Attacks are read by the option names every shipped attack uses (`count`, `fraction`).
+ */
+function checkSizes(dataset: ResolvedRef<'dataset'>, attacks: readonly (ResolvedRef<'attack'> | undefined)[], manifest: Manifest, issues: ManifestIssue[], warnings: ManifestIssue[]): void {
+  const size = dataset.definition.size;
+  if (!size) return;
+  let parts: ReturnType<typeof size>;
+  try {
+    parts = size(dataset.options as never);
+  } catch (error) {
+    issues.push({ path: 'dataset.options', message: `${dataset.use} could not compute its size from these options: ${(error as Error).message}` });
+    return;
+  }
+  const n = (x: number) => x.toLocaleString('en-US');
+  const validation = parts.validation ?? 0;
+  const used = parts.train + parts.test + validation;
+  if (parts.available !== undefined && used > parts.available) {
+    const sum = `train ${n(parts.train)} + test ${n(parts.test)}${validation > 0 ? ` + validation ${n(validation)}` : ''}`;
+    issues.push({ path: 'dataset.options', message: `${dataset.use} holds ${n(parts.available)} examples, but these options ask for ${n(used)} (${sum}). Lower the sizes to ${n(parts.available)} in all.` });
+    return;
+  }
+  attacks.forEach((attack, i) => {
+    const count = attack?.options.count;
+    const fraction = attack?.options.fraction;
+    if (typeof count === 'number' && count >= parts.train) {
+      issues.push({ path: `attacks[${i}].options.count`, message: `${count} poisons from a training set of ${n(parts.train)} (${dataset.use} with these options) leaves no clean point. Choose count in 1..${n(parts.train - 1)}.` });
+    } else if ((count === null || count === undefined) && typeof fraction === 'number' && Math.round(fraction * parts.train) < 1) {
+      issues.push({ path: `attacks[${i}].options.fraction`, message: `${fraction} of a training set of ${n(parts.train)} rounds to no poison. Raise fraction to at least ${Number((0.5 / parts.train).toPrecision(2))}, or set count.` });
+    }
+  });
+  // Retraining uses about epochs × |train| examples (fewer where an attack takes its poisons from the
+  // training set), so a budget below one minibatch here is below one for certain.
+  const retrain = manifest.training.epochs * parts.train;
+  manifest.budgets.forEach((budget, i) => {
+    const examples = Math.floor(budget * retrain);
+    if (examples >= manifest.training.batchSize) return;
+    const buys = examples === 0 ? 'buys no example at all: budgeted unlearners cannot take a step' : `buys at most ${n(examples)} example(s), less than one minibatch of ${manifest.training.batchSize}: budgeted unlearners take at most one partial step`;
+    warnings.push({ path: `budgets[${i}]`, message: `${budget} of retraining (at most ${manifest.training.epochs} epoch(s) × ${n(parts.train)} examples = ${n(retrain)}) ${buys}. Raise the budget, or train on more examples.` });
+  });
 }
 
 /** `none` and `retrain` name the two reference rows; another unlearner under those labels would be confused with them. */

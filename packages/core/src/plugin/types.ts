@@ -395,10 +395,26 @@ export interface ModelDefinition<O = unknown> extends ContributionBase {
 /** What a dataset's examples are: tensors (`inputs`), or texts that a text model featurizes. */
 export type Modality = 'tensor' | 'text';
 
+/** How many examples a dataset gives with some options, known without loading it (see `DatasetDefinition.size`). */
+export interface DatasetSize {
+  readonly train: number;
+  readonly test: number;
+  /** @default 0 */
+  readonly validation?: number;
+  /** Examples the source holds in all, for a fixed corpus (train, test and validation together may not exceed it); absent for generated data. */
+  readonly available?: number;
+}
+
 /** A dataset. */
 export interface DatasetDefinition<O = unknown> extends ContributionBase {
   /** @default 'tensor' */
   readonly modality?: Modality;
+  /**
+   * The sizes these options give, computed from the options alone (cheap, no data loaded). With it,
+   * `validate` refuses sizes above what the source holds and attack counts above the training set,
+   * and warns of budgets too small to buy one step. Omit it when the size needs the data (a file).
+   */
+  size?(options: O): DatasetSize;
   create(options: O, ctx: PluginContext): Dataset;
 }
 

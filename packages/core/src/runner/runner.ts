@@ -7,6 +7,7 @@
  * the end, on the aggregates over seeds (summary.jsonl).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
@@ -21,7 +22,7 @@ import type { Registry } from '../plugin/registry.ts';
 import { isSummaryMetric, type Metric, type MetricInput, type ModelFactory, type ModelRole, type PluginContext, type PoisonResult } from '../plugin/types.ts';
 import { createRng, type Rng } from '../rng.ts';
 import { CONTAINER, ENGINE, LOGGER, REGISTRY } from '../tokens.ts';
-import { trainSgd } from '../training.ts';
+import { setStepCheck, trainSgdYielding } from '../training.ts';
 import { loadWeights, lockFolder, removeStaleTemporaries, saveWeights, writeFileAtomic, type FolderLock } from './files.ts';
 import { divergence, divergenceBatch, SharedData } from './guards.ts';
 import { formatBudget, planCells, type CellPlan, type GroupPlan } from './plan.ts';
@@ -45,6 +46,13 @@ export interface RunOptions {
    * is gone.
    */
   readonly checkpoint?: () => void;
+  /**
+   * Aborting it stops the run at the next safe point (SIGINT/SIGTERM in the CLI; its reason, e.g.
+   * `SIGINT`, is reported back as `RunSummary.stopped`): between training steps, between cells, or
+   * while a plugin call is awaited. The cell in progress is neither stored nor recorded as failed;
+   * the next run computes it.
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What a run did. */
@@ -60,6 +68,35 @@ export interface RunSummary {
   readonly records: readonly ResultRecord[];
   /** The summary metrics the tables and `summary.jsonl` use (listed ones, then defaults). */
   readonly summaries: readonly SummarySelection[];
+  /** Set when `RunOptions.signal` stopped the run: its abort reason (e.g. `SIGINT`). */
+  readonly stopped?: string;
+  /**
+   * Plugin calls given up after the cell timeout. Work they started that never ends (an async
+   * loop) can keep the process alive; the CLI ends the process after such a run.
+   */
+  readonly gaveUp: number;
+}
+
+/** A cell's (or a group-preparing call's) time limit, shared by its plugin calls; see `Experiment.cellTimeout`. */
+interface Deadline {
+  /** `performance.now()` at which the calls are given up. */
+  readonly at: number;
+  readonly seconds: number;
+  /** Set once given up: training steps run for it then throw, so abandoned work stops computing. */
+  abandoned: boolean;
+}
+
+/** The deadline of the plugin call the current (async) code runs for, so training steps can tell abandoned work. */
+const currentDeadline = new AsyncLocalStorage<Deadline>();
+
+/** How often (ms) training steps run RunOptions.checkpoint at most. */
+const CHECKPOINT_INTERVAL_MS = 200;
+
+/** Thrown where a stop request interrupts the work; never recorded as a cell failure. */
+class RunStopped extends Error {
+  constructor(reason: unknown) {
+    super(`the run was stopped (${String(reason)})`);
+  }
 }
 
 interface GroupState {
@@ -119,6 +156,9 @@ export class Runner {
     // writes run.json and summary.jsonl once; a whole run does that itself.
     const whole = !options.groups;
     this.checkpoint = options.checkpoint;
+    this.signal = options.signal;
+    this.cellTimeout = experiment.cellTimeout;
+    this.gaveUp = 0;
     mkdirSync(join(options.outDir, 'models'), { recursive: true });
     const lock: FolderLock | undefined = whole ? lockFolder(options.outDir) : undefined;
     let store: ResultsStore;
@@ -130,6 +170,8 @@ export class Runner {
       throw error;
     }
     const restoreExit = guardProcessExit();
+    // Every training step of the run (plugins' too) checks for a stop request and given-up cells.
+    const restoreStepCheck = setStepCheck(() => this.checkStep());
     // Run → group → cell containers; each disposes what its scope created.
     const runContainer = this.container.createChildContainer();
     const runScope = runContainer.resolve(Scope);
@@ -160,8 +202,14 @@ export class Runner {
 
       for (const { group, todo } of pending) {
         if (todo.length === 0) continue;
+        if (this.stopping) break;
         if (!loaded) {
-          const { data, featurize } = await this.loadDataset(experiment, runScope);
+          const dataset = await this.loadDataset(experiment, runScope).catch((error: unknown) => {
+            if (this.stopping) return undefined;
+            throw error;
+          });
+          if (!dataset) break; // stopped while loading
+          const { data, featurize } = dataset;
           loaded = { data, featurize, shared: new SharedData({ 'dataset.train': data.train, 'dataset.test': data.test }) };
         }
         const groupContainer = runContainer.createChildContainer();
@@ -172,12 +220,14 @@ export class Runner {
           for (const cell of todo) {
             await yieldToEventLoop(); // lets signal and IPC-disconnect handlers run between cells
             this.checkpoint?.();
+            if (this.stopping) break;
             done += 1;
             this.logger.info(`[cell ${done}/${toRun}${eta()}] seed ${cell.seed} · ${cell.attack} · ${cell.unlearner}${cell.budget === null ? '' : ` @ ${formatBudget(cell.budget)}`}`);
             try {
               await this.runCell(experiment, state, cell, groupContainer, store, runId);
               computed += 1;
             } catch (error) {
+              if (this.stopping && !store.hasCell(cell)) break; // not finished, not failed: the next run computes it
               const message = describe(error);
               if (store.hasCell(cell)) {
                 // Stored in results.db; only a later step (the results.jsonl export) failed.
@@ -195,6 +245,10 @@ export class Runner {
           const leaked = tf.memory().numTensors - tensorsBefore;
           if (leaked !== 0) this.logger.debug(`group ${group.key}: ${leaked} tensor(s) not disposed`);
         } catch (error) {
+          if (this.stopping) {
+            await Promise.resolve(groupContainer.dispose()).catch(() => {});
+            break;
+          }
           const message = describe(error);
           for (const cell of todo) {
             if (store.hasCell(cell) || failures.some((f) => f.cell === cell.key)) continue;
@@ -206,7 +260,9 @@ export class Runner {
           await Promise.resolve(groupContainer.dispose()).catch(() => {});
         }
       }
-      store.finishRun(runId);
+      const stopped = this.stopping ? String(this.signal?.reason) : undefined;
+      if (stopped) this.logger.debug(`run stopped (${stopped}); its finished cells are stored`);
+      else store.finishRun(runId); // a stopped run stays unfinished in the runs table
       const resultsPath = store.exportJsonl();
       // Finished cells only: a cell stored by other plugin versions that failed now is not this run's.
       const keys = new Set(groups.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));
@@ -223,8 +279,11 @@ export class Runner {
         databasePath: join(options.outDir, 'results.db'),
         records,
         summaries,
+        ...(stopped ? { stopped } : {}),
+        gaveUp: this.gaveUp,
       };
     } finally {
+      restoreStepCheck();
       restoreExit();
       await runContainer.dispose();
       store.close();
@@ -262,6 +321,7 @@ export class Runner {
    */
   async prepare(experiment: Experiment): Promise<void> {
     this.baseDir = experiment.baseDir;
+    this.cellTimeout = experiment.cellTimeout;
     if (!experiment.model.definition.createFeaturizer) return;
     const scope = new Scope();
     try {
@@ -275,6 +335,76 @@ export class Runner {
   private baseDir: string | undefined;
   /** RunOptions.checkpoint of the current run. */
   private checkpoint: (() => void) | undefined;
+  /** RunOptions.signal of the current run. */
+  private signal: AbortSignal | undefined;
+  /** Experiment.cellTimeout of the current run, in seconds. */
+  private cellTimeout = Number.POSITIVE_INFINITY;
+  /** When training steps last ran the checkpoint. */
+  private lastCheckpoint = 0;
+  /** Plugin calls of the current run given up after their deadline. */
+  private gaveUp = 0;
+
+  /** Whether a stop was requested. */
+  private get stopping(): boolean {
+    return this.signal?.aborted === true;
+  }
+
+  /** Runs between training steps: the checkpoint (at most every 200 ms), then throws on a stop request or for given-up work. */
+  private checkStep(): void {
+    const now = performance.now();
+    if (this.checkpoint && now - this.lastCheckpoint >= CHECKPOINT_INTERVAL_MS) {
+      this.lastCheckpoint = now;
+      this.checkpoint();
+    }
+    if (this.stopping) throw new RunStopped(this.signal?.reason);
+    if (currentDeadline.getStore()?.abandoned) throw new Error('this cell was given up after its timeout');
+  }
+
+  /** A new deadline of `cellTimeout` seconds from now. */
+  private deadline(): Deadline {
+    return { at: performance.now() + this.cellTimeout * 1000, seconds: this.cellTimeout, abandoned: false };
+  }
+
+  /**
+   * Calls a plugin hook (wrapping its errors, see callPlugin) within `deadline`: if the hook has not
+   * settled by then, the call fails naming the plugin and the deadline is marked given up; a stop
+   * request ends the wait at once. A hook that never yields (a synchronous loop) cannot be
+   * interrupted here: JavaScript runs it to its end before any timer fires.
+   */
+  private async guard<T>(plugin: string, hook: string, fn: () => T | Promise<T>, deadline: Deadline = this.deadline()): Promise<T> {
+    if (this.stopping) throw new RunStopped(this.signal?.reason);
+    const work = currentDeadline.run(deadline, () => callPlugin(plugin, hook, fn));
+    if (!Number.isFinite(deadline.at) && !this.signal) return work;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const signal = this.signal;
+    const limit = new Promise<never>((_, reject) => {
+      if (Number.isFinite(deadline.at)) {
+        timer = setTimeout(() => {
+          deadline.abandoned = true;
+          this.gaveUp += 1;
+          reject(
+            new PluginFailedError(
+              plugin,
+              hook,
+              new Error(`did not finish within the cell timeout of ${deadline.seconds} s (the manifest's "cellTimeout"): it never settled, or loops. Its cell failed and the run went on; raise "cellTimeout" if it needs longer.`),
+            ),
+          );
+        }, Math.max(0, deadline.at - performance.now()));
+      }
+      if (signal) {
+        onAbort = () => reject(new RunStopped(signal.reason));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      }
+    });
+    try {
+      return await Promise.race([work, limit]);
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
 
   /** The logger, with the run's checkpoint at every progress event (each training epoch). */
   private get progressLogger(): Logger {
@@ -299,8 +429,8 @@ export class Runner {
   private async loadDataset(experiment: Experiment, scope: Scope): Promise<{ data: DatasetSplit; featurize?: (texts: readonly string[]) => Promise<Float32Array> }> {
     const ref = experiment.dataset;
     const ctx = this.context(createRng(0).fork('dataset'), ref.label);
-    const dataset = await callPlugin(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx));
-    const raw = await callPlugin(ref.use, 'load', () => dataset.load());
+    const dataset = await this.guard(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx));
+    const raw = await this.guard(ref.use, 'load', () => dataset.load());
     const modelRef = experiment.model;
     const createFeaturizer = modelRef.definition.createFeaturizer;
     if (!createFeaturizer) {
@@ -309,7 +439,7 @@ export class Runner {
     }
     // Text: the model's frozen featurizer turns every text into features once for the whole run.
     const featurizer = scope.track(
-      await callPlugin(modelRef.use, 'createFeaturizer', () => createFeaturizer.call(modelRef.definition, modelRef.options as never, this.context(createRng(0).fork('featurizer'), modelRef.label))),
+      await this.guard(modelRef.use, 'createFeaturizer', () => createFeaturizer.call(modelRef.definition, modelRef.options as never, this.context(createRng(0).fork('featurizer'), modelRef.label))),
     );
     const featurize = (texts: readonly string[]) => callPlugin(modelRef.use, 'featurize', () => featurizer.featurize(texts));
     const withFeatures = async (examples: Examples): Promise<Examples> => {
@@ -336,16 +466,16 @@ export class Runner {
     const label = `seed ${group.seed} · ${group.attack.label}`;
     const modelRef = experiment.model;
     const shape = { inputShape: data.train.inputShape, numClasses: data.numClasses };
-    const factory = await callPlugin(modelRef.use, 'create', () =>
+    const factory = await this.guard(modelRef.use, 'create', () =>
       modelRef.definition.create(modelRef.options as never, shape, this.context(rng.fork('model'), modelRef.label)),
     );
 
     const attackRef = group.attack;
     const attack = scope.track(
-      await callPlugin(attackRef.use, 'create', () => attackRef.definition.create(attackRef.options as never, this.context(rng.fork(`attack:${attackRef.label}`), `${label} · attack`))),
+      await this.guard(attackRef.use, 'create', () => attackRef.definition.create(attackRef.options as never, this.context(rng.fork(`attack:${attackRef.label}`), `${label} · attack`))),
     );
     const attackStart = performance.now();
-    const poison = await callPlugin(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training, featurize }));
+    const poison = await this.guard(attackRef.use, 'poison', () => attack.poison({ data, models: factory, training: experiment.training, featurize }));
     const attackSeconds = (performance.now() - attackStart) / 1000;
     checkShared([loaded.shared], attackRef.use, 'poison');
     this.logger.info(`${label}: attack ${attackRef.use} made ${poison.poisons.count} poison(s) in ${attackSeconds.toFixed(1)} s; clean set ${poison.clean.count}`);
@@ -354,14 +484,14 @@ export class Runner {
     for (const ref of experiment.metrics) {
       const definition = ref.definition;
       if (isSummaryMetric(definition)) continue; // experiment-level: runs on the aggregates after the run
-      const worker = scope.track(await callPlugin(ref.use, 'create', () => definition.create(ref.options as never, this.context(rng.fork(`metric:${ref.label}`), `${label} · ${ref.label}`))));
+      const worker = scope.track(await this.guard(ref.use, 'create', () => definition.create(ref.options as never, this.context(rng.fork(`metric:${ref.label}`), `${label} · ${ref.label}`))));
       metrics.push({ ref, worker });
     }
 
     const batch = divergenceBatch(poison.clean);
     const trained = (role: ModelRole, examples: Examples) => this.trainReference(experiment, group, role, examples, factory, rng, scope, store, batch);
-    const poisoned = trained('poisoned', concatExamples(poison.clean, poison.poisons));
-    const retrained = trained('retrained', poison.clean);
+    const poisoned = await trained('poisoned', concatExamples(poison.clean, poison.poisons));
+    const retrained = await trained('retrained', poison.clean);
     return {
       group,
       data,
@@ -388,7 +518,7 @@ export class Runner {
    * checks it for divergence on `batch`. A cached file whose checksum or parameter shapes differ
    * from what was stored with it is refused.
    */
-  private trainReference(experiment: Experiment, group: GroupPlan, role: ModelRole, examples: Examples, factory: ModelFactory, rng: Rng, scope: Scope, store: ResultsStore, batch: Examples): ReferenceModel {
+  private async trainReference(experiment: Experiment, group: GroupPlan, role: ModelRole, examples: Examples, factory: ModelFactory, rng: Rng, scope: Scope, store: ResultsStore, batch: Examples): Promise<ReferenceModel> {
     const model = scope.track(factory.build(rng.fork('model-init')));
     const shapes = parameterShapes(model);
     const relative = join('models', `${group.key.replace(/[^A-Za-z0-9=#.-]+/g, '_')}-${role}.weights`);
@@ -402,7 +532,7 @@ export class Runner {
       const diverged = cached.finalLoss === null ? 'non-finite training loss' : divergence(model, batch);
       return { model, cost: { examples: cached.examples, seconds: cached.seconds, budgetExamples: null }, diverged };
     }
-    const report = trainSgd(model, examples, {
+    const report = await trainSgdYielding(model, examples, {
       ...experiment.training,
       rng: rng.fork('train-order'),
       meter: createBudgetMeter(),
@@ -420,18 +550,19 @@ export class Runner {
 
   private async runCell(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
     const meta = this.cellMeta(experiment, state);
+    const deadline = this.deadline(); // shared by every plugin call of the cell
     // Every cell needs both references: the unlearners start from the poisoned model, and metrics
     // compare with both (accuracy drop, parameter distances). A diverged reference diverges them all.
     const reference = referenceDivergence(state, cell.role);
     if (cell.role === 'poisoned' || cell.role === 'retrained') {
       const [model, cost] = cell.role === 'poisoned' ? [state.poisoned, state.poisonedCost] : [state.retrained, state.retrainedCost];
       if (reference) this.writeDiverged(state, store, runId, cell, meta, cost, reference);
-      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, cell.role, cost));
+      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, cell.role, cost, deadline));
     } else if (reference) {
       const limit = budgetLimit(cell.budget, state.retrainedCost.examples);
       this.writeDiverged(state, store, runId, cell, meta, { examples: 0, seconds: 0, budgetExamples: Number.isFinite(limit) ? limit : null }, reference);
     } else {
-      await this.runUnlearner(experiment, state, cell, groupContainer, store, runId);
+      await this.runUnlearner(experiment, state, cell, groupContainer, store, runId, deadline);
     }
     store.exportJsonl();
   }
@@ -444,7 +575,7 @@ export class Runner {
     this.logger.warn(`seed ${cell.seed} · ${cell.attack} · ${model}: diverged (${reason}); no metric computed`);
   }
 
-  private async runUnlearner(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number): Promise<void> {
+  private async runUnlearner(experiment: Experiment, state: GroupState, cell: CellPlan, groupContainer: DependencyContainer, store: ResultsStore, runId: number, deadline: Deadline): Promise<void> {
     const meta = this.cellMeta(experiment, state);
     const ref = cell.unlearnerRef!;
     const limit = budgetLimit(cell.budget, state.retrainedCost.examples);
@@ -452,14 +583,14 @@ export class Runner {
     const scope = cellContainer.resolve(Scope);
     try {
       const ctx = this.context(state.rng.fork(`unlearner:${ref.label}:${cell.budget}`), `seed ${cell.seed} · ${cell.attack} · ${ref.label} @ ${formatBudget(cell.budget)}`, limit);
-      const worker = scope.track(await callPlugin(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx)));
+      const worker = scope.track(await this.guard(ref.use, 'create', () => ref.definition.create(ref.options as never, ctx), deadline));
       const fingerprint = weightsFingerprint(state.poisoned);
       const start = performance.now();
       // The runner's own count of the examples differentiated through the model and its clones.
       const counter = createComputeCounter();
-      const model = counter.unwrap(await callPlugin(ref.use, 'unlearn', () =>
+      const model = counter.unwrap(await this.guard(ref.use, 'unlearn', () =>
         counter.run(() => worker.unlearn({ model: counter.model(state.poisoned), forget: state.poison.poisons, retain: state.poison.clean, training: experiment.training, models: counter.factory(state.factory) })),
-      ));
+      deadline));
       const seconds = (performance.now() - start) / 1000;
       if (model === state.poisoned || model === state.retrained) {
         throw new PluginFailedError(ref.use, 'unlearn', new Error('returned the model it was given; return a new model (e.g. model.clone())'));
@@ -478,8 +609,10 @@ export class Runner {
       const cost: CellCost = { examples: counter.examples, seconds, budgetExamples: Number.isFinite(limit) ? limit : null };
       const diverged = divergence(model, state.divergenceBatch);
       if (diverged) this.writeDiverged(state, store, runId, cell, meta, cost, `${diverged} after unlearning`);
-      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost), null, warning);
+      else store.writeCell(runId, cell, meta, cost, await this.measure(state, model, 'unlearned', cost, deadline), null, warning);
     } finally {
+      // Work given up after the timeout may have reached the poisoned model before it was given up.
+      if (deadline.abandoned) state.poisoned.setWeights(state.poisonedWeights.map((w) => w.slice()));
       await cellContainer.dispose();
     }
   }
@@ -494,7 +627,7 @@ export class Runner {
     };
   }
 
-  private async measure(state: GroupState, model: ClassifierModel, role: ModelRole, cost: CellCost): Promise<MetricRow[]> {
+  private async measure(state: GroupState, model: ClassifierModel, role: ModelRole, cost: CellCost, deadline: Deadline): Promise<MetricRow[]> {
     const input: MetricInput = {
       model,
       role,
@@ -507,7 +640,7 @@ export class Runner {
     };
     const rows: MetricRow[] = [];
     for (const { ref, worker } of state.metrics) {
-      const results = await callPlugin(ref.use, 'compute', () => worker.compute(input));
+      const results = await this.guard(ref.use, 'compute', () => worker.compute(input), deadline);
       checkShared([state.shared.dataset, state.shared.group], ref.use, 'compute');
       for (const result of Array.isArray(results) ? results : [results]) {
         rows.push({ metric: result.name ? `${ref.label}:${result.name}` : ref.label, value: result.value, details: result.details });

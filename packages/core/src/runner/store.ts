@@ -4,7 +4,7 @@
  * cell. A cell present in the store is finished and is never recomputed.
  */
 import Database from 'better-sqlite3';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../errors.ts';
 import type { MetricDetails, ModelRole } from '../plugin/types.ts';
@@ -77,6 +77,10 @@ export interface ResultRecord {
   readonly diverged: string | null;
   /** Something the reader of the tables should know about this model (e.g. `returned a model identical to the poisoned one`), or null. */
   readonly warning: string | null;
+  /** The cell's group key (see CellIdentity.groupKey); with `versions`, what rebuilding the store from results.jsonl needs. Absent in files of earlier versions. */
+  readonly group?: string;
+  /** See CellIdentity.versions. Absent in files of earlier versions. */
+  readonly versions?: string;
 }
 
 /** Facts shared by every cell of a group. */
@@ -169,14 +173,28 @@ CREATE TABLE IF NOT EXISTS failures (
 );
 `;
 
-/** Opens (creating if needed) the store in `dir`. */
+/** How to open a store. */
+export interface StoreOpenOptions {
+  /**
+   * Read only (`report`): the database must exist, nothing in the folder is written, and a
+   * read-only folder works.
+   */
+  readonly readonly?: boolean;
+}
+
+/** Opens (creating if needed) the store in `dir`; with `readonly`, opens an existing one for reading only. */
 export class ResultsStore {
   readonly dir: string;
   private readonly db: Database.Database;
 
-  constructor(dir: string) {
+  constructor(dir: string, options: StoreOpenOptions = {}) {
     this.dir = dir;
     try {
+      if (options.readonly) {
+        this.db = openReadonly(join(dir, 'results.db'));
+        checkVersion(this.db, dir);
+        return;
+      }
       mkdirSync(dir, { recursive: true });
       this.db = new Database(join(dir, 'results.db'));
       this.db.pragma('busy_timeout = 30000'); // worker processes share the database
@@ -185,14 +203,7 @@ export class ResultsStore {
       // IMMEDIATE: take the write lock up front, so worker processes opening the store together
       // wait for each other (busy_timeout) instead of failing on a lock upgrade.
       this.db.transaction(() => {
-        const version = this.db.pragma('user_version', { simple: true }) as number;
-        const hasTables = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cells'").get() !== undefined;
-        if (hasTables && version !== STORE_VERSION) {
-          throw new StoreError(
-            `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format ${version}, this one reads ${STORE_VERSION}${version < STORE_VERSION && STORE_CHANGES[STORE_VERSION] ? `; ${STORE_CHANGES[STORE_VERSION]}` : ''}). Use a new --out folder, or move the old one away (its results.jsonl stays readable).`,
-          );
-        }
-        if (!hasTables) {
+        if (!checkVersion(this.db, dir)) {
           this.db.exec(SCHEMA);
           this.db.pragma(`user_version = ${STORE_VERSION}`);
         }
@@ -202,7 +213,7 @@ export class ResultsStore {
       const code = (error as { code?: string }).code;
       if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') {
         throw new StoreError(
-          `'${join(dir, 'results.db')}' is damaged (${(error as Error).message}). The finished cells are also in '${join(dir, 'results.jsonl')}' (one line per cell × metric); move results.db away to start a new store in this folder, or use another --out folder.`,
+          `'${join(dir, 'results.db')}' is damaged (${(error as Error).message}). The finished cells are also in '${join(dir, 'results.jsonl')}' (one line per cell × metric): 'unlearn-bench repair ${dir}' rebuilds the store from it (the damaged file is kept aside), or use another --out folder.`,
           { cause: error },
         );
       }
@@ -307,7 +318,8 @@ export class ResultsStore {
       .prepare(
         `SELECT c.experiment, c.key AS cell, c.seed, c.attack, c.unlearner, c.budget, c.role, r.metric, r.value, r.details,
                 c.examples, c.seconds, c.budget_examples AS budgetExamples, c.backend, c.manifest_hash AS manifestHash,
-                c.attack_examples AS attackExamples, c.attack_seconds AS attackSeconds, c.setup, c.diverged, c.warning
+                c.attack_examples AS attackExamples, c.attack_seconds AS attackSeconds, c.setup, c.diverged, c.warning,
+                c.group_key AS "group", c.versions
          FROM results r JOIN cells c ON c.key = r.cell_key
          ORDER BY c.attack, c.seed, CASE c.role WHEN 'poisoned' THEN 0 WHEN 'retrained' THEN 1 ELSE 2 END, c.unlearner, c.budget, r.metric`,
       )
@@ -324,5 +336,100 @@ export class ResultsStore {
 
   close(): void {
     this.db.close();
+  }
+
+  /**
+   * Rebuilds `dir`'s store from its `results.jsonl` (`unlearn-bench repair`): the old results.db
+   * (damaged, say) and its -wal/-shm files are renamed aside with a `.damaged-<time>` suffix, and a new
+   * store gets every cell of the export. Cells exported by earlier versions, without their plugin
+   * versions, are kept for `report` but recomputed by the next run. Cached models are not in the
+   * export: the next run retrains those it needs. The caller holds the folder's lock.
+   */
+  static rebuild(dir: string): RebuildReport {
+    const jsonl = join(dir, 'results.jsonl');
+    if (!existsSync(jsonl)) throw new StoreError(`No '${jsonl}' to rebuild the store from.`);
+    const cells = new Map<string, ResultRecord[]>();
+    readFileSync(jsonl, 'utf8').split('\n').forEach((line, i) => {
+      if (line.trim() === '') return;
+      let record: ResultRecord;
+      try {
+        record = JSON.parse(line) as ResultRecord;
+      } catch (error) {
+        throw new StoreError(`'${jsonl}' line ${i + 1} is not JSON (${(error as Error).message}); fix or remove that line and repair again.`);
+      }
+      if (typeof record.cell !== 'string' || typeof record.metric !== 'string') throw new StoreError(`'${jsonl}' line ${i + 1} is not a result record (no cell or metric).`);
+      cells.set(record.cell, [...(cells.get(record.cell) ?? []), record]);
+    });
+    const database = join(dir, 'results.db');
+    const aside = `${database}.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+    for (const suffix of ['', '-wal', '-shm']) if (existsSync(database + suffix)) renameSync(database + suffix, aside + suffix);
+    const store = new ResultsStore(dir);
+    let withoutVersions = 0;
+    try {
+      const first = [...cells.values()][0]?.[0];
+      const runId = store.startRun(first?.experiment ?? '', first?.manifestHash ?? '', { rebuiltFrom: jsonl });
+      for (const [key, records] of cells) {
+        const r = records[0];
+        if (r.versions === undefined || r.group === undefined) withoutVersions += 1;
+        const identity: CellIdentity = { key, groupKey: r.group ?? '', seed: r.seed, attack: r.attack, unlearner: r.unlearner, budget: r.budget, role: r.role, setup: r.setup, versions: r.versions ?? '' };
+        const meta: CellMeta = { experiment: r.experiment, backend: r.backend, manifestHash: r.manifestHash, attackExamples: r.attackExamples, attackSeconds: r.attackSeconds };
+        const rows = records.map((m) => ({ metric: m.metric, value: m.value ?? Number.NaN, ...(m.details ? { details: m.details } : {}) }));
+        store.writeCell(runId, identity, meta, { examples: r.examples, seconds: r.seconds, budgetExamples: r.budgetExamples }, rows, r.diverged ?? null, r.warning ?? null);
+      }
+      store.finishRun(runId);
+    } finally {
+      store.close();
+    }
+    return { cells: cells.size, withoutVersions, movedAside: existsSync(aside) ? aside : undefined };
+  }
+}
+
+/** What `ResultsStore.rebuild` did. */
+export interface RebuildReport {
+  /** Cells written into the new store. */
+  readonly cells: number;
+  /** Of those, cells exported without their plugin versions (by an earlier version): the next run recomputes them. */
+  readonly withoutVersions: number;
+  /** Where the old results.db went (undefined if there was none). */
+  readonly movedAside: string | undefined;
+}
+
+/**
+ * Whether `db` holds the store's tables; throws if they are of another format than this version's.
+ */
+function checkVersion(db: Database.Database, dir: string): boolean {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  const hasTables = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cells'").get() !== undefined;
+  if (hasTables && version !== STORE_VERSION) {
+    throw new StoreError(
+      `'${join(dir, 'results.db')}' was written by another version of unlearn-bench (store format ${version}, this one reads ${STORE_VERSION}${version < STORE_VERSION && STORE_CHANGES[STORE_VERSION] ? `; ${STORE_CHANGES[STORE_VERSION]}` : ''}). Use a new --out folder, or move the old one away (its results.jsonl stays readable).`,
+    );
+  }
+  return hasTables;
+}
+
+/**
+ * Opens `path` for reading only, writing nothing next to it. A store whose writers all closed it
+ * has no `-wal` file and all its content in the main file; SQLite would still create `-wal` and
+ * `-shm` files to read it in WAL mode (and fail in a read-only folder), so it is read from a copy
+ * in memory instead, whose header bytes 18–19 (the read/write format versions: 2 for WAL, 1 for a
+ * rollback journal; sqlite.org/fileformat2.html, section 1.3) are set to 1, since an in-memory
+ * database has no WAL. With a `-wal` file (a run in progress, or one that was killed), the store
+ * is opened read-only in place (`{ readonly: true, fileMustExist: true }`), sharing the files
+ * that exist.
+ */
+function openReadonly(path: string): Database.Database {
+  if (!existsSync(path)) throw new StoreError(`No results store '${path}'.`);
+  if (!existsSync(`${path}-wal`)) {
+    const bytes = readFileSync(path);
+    if (bytes.length > 19 && bytes[18] === 2 && bytes[19] === 2) bytes.fill(1, 18, 20);
+    return new Database(bytes, { readonly: true });
+  }
+  try {
+    const db = new Database(path, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 30000');
+    return db;
+  } catch (error) {
+    throw new StoreError(`Cannot read '${path}' with its write-ahead log '${path}-wal' (left by a run in progress or one that did not finish) here: ${(error as Error).message}. Copy the folder somewhere writable and report on the copy.`, { cause: error });
   }
 }

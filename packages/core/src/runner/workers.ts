@@ -27,8 +27,18 @@ export interface WorkerExit {
   readonly signal: NodeJS.Signals | null;
 }
 
+/** How the parent stops its workers (SIGINT/SIGTERM in the CLI). */
+export interface WorkerControl {
+  /** Aborted with a signal name: the workers are sent that signal and stop at their next safe point. */
+  readonly stop: AbortSignal;
+  /** Aborted: the workers are killed at once (SIGKILL). */
+  readonly kill: AbortSignal;
+  /** Passed to every worker as UNLEARN_BENCH_STOP_FILE: the parent creates it to ask them to stop (see the CLI's `--groups`). */
+  readonly stopFile: string;
+}
+
 /** Runs one child per assignment and resolves to how each ended; their stderr is prefixed. */
-export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promise<WorkerExit[]> {
+export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control?: WorkerControl): Promise<WorkerExit[]> {
   const workers = launch.assignments.length;
   const children = launch.assignments.map((groups, index) => {
     const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
@@ -38,7 +48,12 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promis
     // safe point (see the CLI's --groups and UNLEARN_BENCH_PARENT_PID).
     // Together the workers use each core once: split the cores between them for backend threads.
     const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads, UNLEARN_BENCH_PARENT_PID: String(process.pid) } });
+    const env = { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads, UNLEARN_BENCH_PARENT_PID: String(process.pid), ...(control ? { UNLEARN_BENCH_STOP_FILE: control.stopFile } : {}) };
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
+    // The stop file reaches a worker between training steps even while it computes synchronously;
+    // the signal, while it waits.
+    control?.stop.addEventListener('abort', () => child.kill(control.stop.reason as NodeJS.Signals), { once: true });
+    control?.kill.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -49,7 +64,7 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink): Promis
     return new Promise<WorkerExit>((resolve) =>
       child.on('close', (code, signal) => {
         if (pending) stderr.write(`[worker ${index + 1}] ${pending}\n`);
-        if (signal) stderr.write(`worker ${index + 1} was killed (${signal}); its unfinished cells are listed below\n`);
+        if (signal && !control?.kill.aborted && !control?.stop.aborted) stderr.write(`worker ${index + 1} was killed (${signal}); its unfinished cells are listed below\n`);
         resolve({ code: code ?? (signal ? 1 : 0), signal });
       }),
     );

@@ -65,6 +65,7 @@ export const mnistDataset = defineDataset<MnistOptions>({
       validationSize: { type: 'integer', minimum: 0, maximum: TOTAL - 2, default: 0, description: 'Validation examples, disjoint from train and test (taken after them in the same seeded order, so train and test do not change), for selection rules; 0 for none.' },
     },
   },
+  size: (options) => ({ train: options.trainSize, test: options.testSize, validation: options.validationSize, available: TOTAL }),
   create(options) {
     const used = options.trainSize + options.testSize + options.validationSize;
     if (used > TOTAL) {

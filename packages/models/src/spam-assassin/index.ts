@@ -66,6 +66,7 @@ export const spamAssassinDataset = defineDataset<SpamAssassinOptions>({
       maxChars: { type: 'integer', minimum: 0, default: 1000, description: 'Keep the first maxChars characters of each text (0: all); 1,000 characters is about 250 tokens.' },
     },
   },
+  size: (options) => ({ train: options.trainSize, test: options.testSize, available: TOTAL }),
   create(options) {
     if (options.trainSize + options.testSize > TOTAL) {
       throw new RangeError(`spam-assassin has ${TOTAL} emails; trainSize + testSize = ${options.trainSize + options.testSize} exceeds it; lower trainSize or testSize`);

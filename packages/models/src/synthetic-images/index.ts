@@ -57,6 +57,7 @@ export const syntheticImagesDataset = defineDataset<SyntheticImagesOptions>({
       seed: { type: 'integer', minimum: 0, maximum: 4294967295, default: 0, description: 'Seed of prototypes and examples (independent of the experiment seed).' },
     },
   },
+  size: (options) => ({ train: options.trainSize, test: options.testSize }), // generated: no limit
   create(options) {
     return {
       load() {
