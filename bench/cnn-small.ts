@@ -2,21 +2,29 @@
  * The canonical benchmark of ../../shared/BENCHMARK.md (see bench/README.md):
  *
  *   npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all]
- *                    [--steps 30] [--out FILE] [--no-quickstart] [--quickstart-only]
+ *                    [--workload cnn-small,mlp,quickstart] [--steps 30] [--epochs 3] [--out FILE]
+ *                    [--no-quickstart] [--quickstart-only] [--compare-torch] [--repeat N]
  *
  * cnn-small, batch 128, SGD (lr 0.01, momentum 0.9), float32, standard-normal inputs and uniform
  * labels from a fixed seed; 3 warm-up steps, then `--steps` timed steps of training (the project's
  * trainSgd), inference (model.logits) and whole-batch input gradients (the project's
- * inputGradients, as GUS uses them). Prints one JSON line per shape, then the seconds of one full
- * quickstart cell group (one seed: train poisoned + retrain + unlearners + metrics).
+ * inputGradients, as GUS uses them). Then the mlp 784-512-512-10 at batch 64 over 12,800 examples
+ * (one warm-up epoch, `--epochs` timed ones), and the seconds of one full quickstart cell group
+ * (one seed: train poisoned + retrain + unlearners + metrics). One JSON line each, with GFLOP/s
+ * next to images/s (FLOPs counted as bench/README.md says).
+ *
+ * `--compare-torch` runs bench/pytorch_anchor.py (the same workloads in PyTorch, same threads)
+ * after each round of ours, `--repeat` rounds interleaved, and prints the ratios of the medians.
  *
  * It checks what it times and exits non-zero otherwise: the loss must go down over the timed
  * training steps, and the benchmarked backend's parameter and input gradients on a small batch must
  * match the cpu backend's. It asserts nothing about speed.
  */
-import { mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import {
   createBudgetMeter,
@@ -35,11 +43,17 @@ import {
   type ProgressEvent,
   silentLogger,
 } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine, type BackendChoice } from '@unlearn-bench/models';
+import { cnnSmallModel, createEngine, mlpModel, type BackendChoice } from '@unlearn-bench/models';
 import { tryWebgpu } from '../packages/models/src/engine/webgpu.ts';
 
 const BATCH = 128;
 const WARMUP = 3;
+/** BENCHMARK.md's mlp workload: batch 64 over 12,800 examples (200 steps an epoch). */
+const MLP_BATCH = 64;
+const MLP_EXAMPLES = 12_800;
+const MLP_HIDDEN = [512, 512];
+const WORKLOADS = ['cnn-small', 'mlp', 'quickstart'] as const;
+type Workload = (typeof WORKLOADS)[number];
 const SHAPES: Record<string, [number, number, number]> = { '32x32x3': [32, 32, 3], '28x28x1': [28, 28, 1] };
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
 
@@ -58,12 +72,16 @@ interface Args {
   threads?: number;
   shapes: string[];
   steps: number;
+  epochs: number;
   out?: string;
-  quickstart: 'yes' | 'no' | 'only';
+  workloads: Set<Workload>;
+  compareTorch: boolean;
+  torchPython?: string;
+  repeat: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { backend: 'auto', shapes: Object.keys(SHAPES), steps: 30, quickstart: 'yes' };
+  const args: Args = { backend: 'auto', shapes: Object.keys(SHAPES), steps: 30, epochs: 3, workloads: new Set(WORKLOADS), compareTorch: false, repeat: 1 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = (): string => {
@@ -87,11 +105,28 @@ function parseArgs(argv: readonly string[]): Args {
       const v = Number(value());
       if (!Number.isInteger(v) || v < 30) fail(`--steps must be an integer ≥ 30 (BENCHMARK.md), got '${v}'`);
       args.steps = v;
+    } else if (flag === '--epochs') {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < 1) fail(`--epochs must be a positive integer, got '${v}'`);
+      args.epochs = v;
+    } else if (flag === '--repeat') {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < 1) fail(`--repeat must be a positive integer, got '${v}'`);
+      args.repeat = v;
+    } else if (flag === '--workload') {
+      const list = value().split(',');
+      for (const w of list) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`--workload takes ${WORKLOADS.join(', ')} (comma-separated), got '${w}'`);
+      args.workloads = new Set(list as Workload[]);
     } else if (flag === '--out') args.out = value();
-    else if (flag === '--no-quickstart') args.quickstart = 'no';
-    else if (flag === '--quickstart-only') args.quickstart = 'only';
+    else if (flag === '--no-quickstart') args.workloads.delete('quickstart');
+    else if (flag === '--quickstart-only') args.workloads = new Set(['quickstart']);
+    else if (flag === '--compare-torch') args.compareTorch = true;
+    else if (flag === '--torch-python') args.torchPython = value();
     else if (flag === '--help' || flag === '-h') {
-      console.log('npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--steps N≥30] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only]');
+      console.log(
+        'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart] ' +
+          '[--steps N≥30] [--epochs N] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only] [--compare-torch [--torch-python PATH]] [--repeat N]',
+      );
       process.exit(0);
     } else fail(`unknown option '${argv[i]}'`);
   }
@@ -165,9 +200,42 @@ interface Rate {
   readonly best: number;
 }
 
-function rate(stepMs: readonly number[]): Rate {
-  return { median: (BATCH / median(stepMs)) * 1000, best: (BATCH / Math.min(...stepMs)) * 1000 };
+function rate(stepMs: readonly number[], count = BATCH): Rate {
+  return { median: (count / median(stepMs)) * 1000, best: (count / Math.min(...stepMs)) * 1000 };
 }
+
+/**
+ * Multiply-adds per example of a stack of dense/conv layers (bench/README.md): `forward` is Σ of
+ * each layer's MACs; `train` adds every layer's weight gradient (as many MACs as its forward) and
+ * every layer's input gradient except the first's (nothing asks for ∇ of the data); `inputGrad`
+ * adds every layer's input gradient and no weight gradient. Bias, ReLU, pooling and the loss are
+ * not counted (under 1% here).
+ */
+interface Macs {
+  readonly forward: number;
+  readonly train: number;
+  readonly inputGrad: number;
+}
+
+function macsOf(layers: readonly number[]): Macs {
+  const forward = layers.reduce((a, b) => a + b, 0);
+  return { forward, train: 3 * forward - layers[0], inputGrad: 2 * forward };
+}
+
+/** cnn-small (width 32, dense 128) on H×W×C: conv 3×3·32, pool, conv 3×3·64, pool, dense 128, dense 10. */
+function cnnSmallMacs([h, w, c]: readonly number[]): Macs {
+  const flat = Math.floor(h / 4) * Math.floor(w / 4) * 64;
+  return macsOf([h * w * 9 * c * 32, Math.floor(h / 2) * Math.floor(w / 2) * 9 * 32 * 64, flat * 128, 128 * 10]);
+}
+
+/** The mlp on 784 inputs. */
+function mlpMacs(): Macs {
+  const widths = [784, ...MLP_HIDDEN, 10];
+  return macsOf(widths.slice(1).map((units, i) => widths[i] * units));
+}
+
+/** GFLOP/s at `perSecond` examples a second of `macs` multiply-adds each (1 MAC = 2 FLOP). */
+const gflops = (perSecond: number, macs: number): number => round((perSecond * 2 * macs) / 1e9, 1);
 
 interface TrainResult {
   readonly rate: Rate;
@@ -226,11 +294,16 @@ function gradients(model: ClassifierModel, batch: Examples): Float32Array[] {
  * Largest difference between the benchmarked backend's gradients and the cpu backend's (same
  * weights, same 16 images), relative to each tensor's largest entry. Leaves `backend` selected.
  */
-async function gradientCheck(backend: BenchBackend, weights: Float32Array[], shape: readonly number[]): Promise<number> {
+async function gradientCheck(
+  backend: BenchBackend,
+  weights: Float32Array[],
+  shape: readonly number[],
+  build: (shape: readonly number[], seed: number) => ClassifierModel = buildCnnSmall,
+): Promise<number> {
   const batch = randomBatch(shape, 16, 99);
   const compute = async (choice: BenchBackend): Promise<Float32Array[]> => {
     await select(choice);
-    const model = buildCnnSmall(shape, 1);
+    const model = build(shape, 1);
     model.setWeights(weights);
     try {
       return gradients(model, batch);
@@ -281,6 +354,7 @@ async function quickstartSeconds(backend: BackendChoice): Promise<{ seconds: num
 
 async function runShape(args: Args, engine: Running, name: string): Promise<Record<string, unknown>> {
   const shape = SHAPES[name];
+  const macs = cnnSmallMacs(shape);
   const batch = randomBatch(shape, BATCH, 7);
   const model = buildCnnSmall(shape, 1);
   try {
@@ -303,6 +377,9 @@ async function runShape(args: Args, engine: Running, name: string): Promise<Reco
       train_img_s: round(train.rate.median),
       infer_img_s: round(infer.median),
       input_grad_img_s: round(inputGrad.median),
+      train_gflop_s: gflops(train.rate.median, macs.train),
+      infer_gflop_s: gflops(infer.median, macs.forward),
+      input_grad_gflop_s: gflops(inputGrad.median, macs.inputGrad),
       loss_first: round(first, 4),
       loss_last: round(last, 4),
       grad_max_rel_err_vs_cpu: Number(worst.toExponential(2)),
@@ -316,6 +393,116 @@ async function runShape(args: Args, engine: Running, name: string): Promise<Reco
   }
 }
 
+function buildMlp(shape: readonly number[], seed: number): ClassifierModel {
+  return mlpModel.create({ hidden: MLP_HIDDEN }, { inputShape: shape, numClasses: 10 }, benchContext()).build(createRng(seed));
+}
+
+/** The mlp workload: trainSgd epochs and whole-set inputGradients over 12,800 examples at batch 64. */
+async function runMlp(args: Args, engine: Running): Promise<Record<string, unknown>> {
+  const shape = [28, 28, 1];
+  const macs = mlpMacs();
+  const data = randomBatch(shape, MLP_EXAMPLES, 7);
+  const model = buildMlp(shape, 1);
+  try {
+    const events: ProgressEvent[] = [];
+    const logger: Logger = { info: () => {}, warn: () => {}, debug: () => {}, progress: (e) => events.push(e) };
+    const recipe = { batchSize: MLP_BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
+    // One warm-up epoch (200 steps, more than the 3 warm-up steps), then the timed epochs.
+    trainSgd(model, data, { ...recipe, epochs: 1, rng: createRng(3), meter: createBudgetMeter() });
+    trainSgd(model, data, { ...recipe, epochs: args.epochs, rng: createRng(4), meter: createBudgetMeter(), logger });
+    const trainRate = rate(events.map((e) => (MLP_EXAMPLES / (e.examplesPerSecond ?? Number.NaN)) * 1000), MLP_EXAMPLES);
+    const losses = events.map((e) => e.loss ?? Number.NaN);
+    if (!(losses.at(-1)! < losses[0]) && args.epochs > 1) throw new Error(`mlp: the training loss did not go down over the timed epochs (${losses.join(' → ')})`);
+    inputGradients(model, data, MLP_BATCH);
+    const gradRate = rate(timeEpochs(args.epochs, () => inputGradients(model, data, MLP_BATCH)), MLP_EXAMPLES);
+    const worst = await gradientCheck(engine.backend as BenchBackend, model.getWeights(), shape, buildMlp);
+    if (!(worst < 2e-3)) throw new Error(`mlp: ${engine.backend} gradients differ from the cpu backend's by ${worst} (relative to the largest entry)`);
+    return {
+      workload: 'mlp',
+      shape: '28x28x1',
+      hidden: MLP_HIDDEN,
+      backend: engine.backend,
+      threads: engine.threads,
+      batch: MLP_BATCH,
+      examples: MLP_EXAMPLES,
+      epochs: args.epochs,
+      train_ex_s: round(trainRate.median),
+      input_grad_ex_s: round(gradRate.median),
+      train_gflop_s: gflops(trainRate.median, macs.train),
+      input_grad_gflop_s: gflops(gradRate.median, macs.inputGrad),
+      loss_first: round(losses[0], 4),
+      loss_last: round(losses.at(-1)!, 4),
+      grad_max_rel_err_vs_cpu: Number(worst.toExponential(2)),
+      loadavg_1m: round(loadavg()[0], 2),
+      best_epoch_ex_s: { train: round(trainRate.best), input_grad: round(gradRate.best) },
+    };
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Milliseconds of each of `count` calls of `fn` (the caller warms up). */
+function timeEpochs(count: number, fn: () => void): number[] {
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    fn();
+    times.push(performance.now() - t0);
+  }
+  return times;
+}
+
+const ANCHOR = join(dirname(fileURLToPath(import.meta.url)), 'pytorch_anchor.py');
+/** Debian's OpenMP build of OpenBLAS: PyTorch (itself OpenMP) oversubscribes the cores with the pthread build. */
+const OPENBLAS_OPENMP = '/usr/lib/x86_64-linux-gnu/openblas-openmp';
+
+/** A Python that imports torch: --torch-python, else UNLEARN_BENCH_TORCH_PYTHON, else Debian's, else python3. */
+function torchPython(explicit?: string): string | undefined {
+  const candidates = explicit ? [explicit] : [process.env.UNLEARN_BENCH_TORCH_PYTHON, '/usr/bin/python3', 'python3'].filter((c): c is string => !!c);
+  return candidates.find((python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+}
+
+/** Runs bench/pytorch_anchor.py on the same workloads and threads; its JSON lines. */
+function runTorch(python: string, args: Args, threads: number): Record<string, unknown>[] {
+  const workloads = [...(args.workloads.has('cnn-small') ? args.shapes.map((s) => `cnn-small:${s}`) : []), ...(args.workloads.has('mlp') ? ['mlp'] : [])];
+  if (workloads.length === 0) return [];
+  const env = { ...process.env };
+  if (!env.LD_LIBRARY_PATH && existsSync(OPENBLAS_OPENMP)) env.LD_LIBRARY_PATH = OPENBLAS_OPENMP;
+  const result = spawnSync(
+    python,
+    [ANCHOR, '--threads', String(threads), '--steps', String(args.steps), '--epochs', String(args.epochs), '--workload', workloads.join(',')],
+    { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  if (result.status !== 0) throw new Error(`bench/pytorch_anchor.py exited with ${result.status ?? result.signal}`);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** The figures compared with PyTorch, per workload. */
+const COMPARED: Record<string, readonly string[]> = {
+  'cnn-small': ['train_img_s', 'infer_img_s', 'input_grad_img_s'],
+  mlp: ['train_ex_s', 'input_grad_ex_s'],
+};
+
+/** Ratios ours / PyTorch of the medians over the rounds, one line per workload and figure. */
+function comparisons(ours: readonly Record<string, unknown>[], torch: readonly Record<string, unknown>[]): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  const key = (r: Record<string, unknown>): string => `${String(r.workload)} ${String(r.shape)}`;
+  for (const name of new Set(ours.filter((r) => String(r.workload) in COMPARED).map(key))) {
+    const mine = ours.filter((r) => key(r) === name);
+    const theirs = torch.filter((r) => key(r) === name);
+    if (theirs.length === 0) continue;
+    for (const figure of COMPARED[String(mine[0].workload)]) {
+      const a = median(mine.map((r) => Number(r[figure])));
+      const b = median(theirs.map((r) => Number(r[figure])));
+      out.push({ workload: 'comparison', what: `${name} ${figure}`, ours: round(a), pytorch: round(b), ratio: round(a / b, 2), rounds: mine.length });
+    }
+  }
+  return out;
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   if (args.out) writeFileSync(args.out, '');
@@ -326,21 +513,45 @@ async function main(): Promise<void> {
   };
   const engine = await select(args.backend, args.threads);
   console.error(`bench: backend ${engine.backend} (${engine.reason}), ${engine.threads} thread(s)`);
-  if (args.quickstart !== 'only') {
-    for (const name of args.shapes) emit(await runShape(args, engine, name));
+  let python: string | undefined;
+  if (args.compareTorch) {
+    python = torchPython(args.torchPython);
+    if (!python) {
+      console.error('bench: --compare-torch needs a Python with torch (Debian: apt-get install -y python3-torch libopenblas0-openmp; or --torch-python PATH)');
+      process.exit(3);
+    }
   }
-  if (args.quickstart !== 'no' && engine.backend !== 'webgpu') {
-    const q = await quickstartSeconds(engine.backend as BackendChoice);
-    emit({
-      workload: 'quickstart-cell-group',
-      manifest: 'manifests/quickstart.json',
-      seeds: 1,
-      backend: q.backend,
-      threads: engine.threads,
-      seconds: round(q.seconds),
-      loadavg_1m: round(loadavg()[0], 2),
-    });
+  const ours: Record<string, unknown>[] = [];
+  const torch: Record<string, unknown>[] = [];
+  // Rounds interleave ours and PyTorch's, so that a load change on shared cores hits both.
+  for (let pass = 1; pass <= args.repeat; pass++) {
+    const mine: Record<string, unknown>[] = [];
+    if (args.workloads.has('cnn-small')) {
+      for (const name of args.shapes) mine.push(await runShape(args, engine, name));
+    }
+    if (args.workloads.has('mlp')) mine.push(await runMlp(args, engine));
+    for (const record of mine) emit({ ...record, round: pass });
+    ours.push(...mine);
+    if (args.workloads.has('quickstart') && engine.backend !== 'webgpu') {
+      const q = await quickstartSeconds(engine.backend as BackendChoice);
+      emit({
+        workload: 'quickstart-cell-group',
+        manifest: 'manifests/quickstart.json',
+        seeds: 1,
+        backend: q.backend,
+        threads: engine.threads,
+        seconds: round(q.seconds),
+        loadavg_1m: round(loadavg()[0], 2),
+        round: pass,
+      });
+    }
+    if (python) {
+      const records = runTorch(python, args, Math.max(1, engine.threads));
+      for (const record of records) emit({ ...record, round: pass });
+      torch.push(...records);
+    }
   }
+  for (const line of comparisons(ours, torch)) emit(line);
 }
 
 main().catch((error: unknown) => {

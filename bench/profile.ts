@@ -1,21 +1,28 @@
 /**
- * Where the time of one cnn-small training step (and one input-gradient batch) goes, per wasm
- * kernel: every registered kernel is wrapped with a timer (wasm kernels are synchronous, so wall
- * time is their cost). JS time outside kernels (tape, bookkeeping) is the remainder.
+ * Where the time of one training step (and one input-gradient batch) goes, per wasm kernel: every
+ * registered kernel is wrapped with a timer (wasm kernels are synchronous, so wall time is their
+ * cost). JS time outside kernels (tape, bookkeeping) is the remainder.
  *
- *   node --conditions=@unlearn-bench/source --import tsx bench/profile.ts [--shape 32x32x3|28x28x1] [--steps 10] [--threads 1]
+ *   node --conditions=@unlearn-bench/source --import tsx bench/profile.ts [--model cnn-small|mlp]
+ *        [--shape 32x32x3|28x28x1] [--batch 128] [--steps 10] [--threads 1]
+ *
+ * With the native kernels built, wasm runs 1 thread and `--threads` sizes the native pool (engine/index.ts).
+ *
+ * `--model mlp` profiles the 784-512-512-10 MLP (shape 28x28x1; BENCHMARK.md's batch is 64).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createBudgetMeter, createExamples, createRng, inputGradients, silentLogger, trainSgd, type PluginContext } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine } from '@unlearn-bench/models';
+import { cnnSmallModel, createEngine, mlpModel } from '@unlearn-bench/models';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
   const i = argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
 };
-const shape = option('shape', '32x32x3').split('x').map(Number);
+const modelName = option('model', 'cnn-small');
+const shape = option('shape', modelName === 'mlp' ? '28x28x1' : '32x32x3').split('x').map(Number);
 const steps = Number(option('steps', '10'));
+const batchSize = Number(option('batch', modelName === 'mlp' ? '64' : '128'));
 
 const engine = await createEngine({ backend: 'wasm', threads: Number(option('threads', '1')) });
 const totals = new Map<string, { ms: number; calls: number }>();
@@ -54,9 +61,13 @@ for (const config of tf.getKernelsForBackend(engine.backend)) {
 
 const rng = createRng(7);
 const size = shape.reduce((a, b) => a * b, 1);
-const batch = createExamples(rng.normalArray(128 * size), Int32Array.from({ length: 128 }, () => rng.int(10)), shape);
-const model = cnnSmallModel.create({ width: 32, dense: 128 }, { inputShape: shape, numClasses: 10 }, benchContext()).build(createRng(1));
-const recipe = { batchSize: 128, learningRate: 0.01, momentum: 0.9, weightDecay: 0, rng: createRng(3) };
+const batch = createExamples(rng.normalArray(batchSize * size), Int32Array.from({ length: batchSize }, () => rng.int(10)), shape);
+const modelShape = { inputShape: shape, numClasses: 10 };
+const model =
+  modelName === 'mlp'
+    ? mlpModel.create({ hidden: [512, 512] }, modelShape, benchContext()).build(createRng(1))
+    : cnnSmallModel.create({ width: 32, dense: 128 }, modelShape, benchContext()).build(createRng(1));
+const recipe = { batchSize, learningRate: 0.01, momentum: 0.9, weightDecay: 0, rng: createRng(3) };
 
 function report(title: string, run: () => void): void {
   run(); // warm-up
@@ -68,16 +79,19 @@ function report(title: string, run: () => void): void {
   enabled = false;
   const rows = [...totals].sort((a, b) => b[1].ms - a[1].ms);
   const inKernels = rows.reduce((a, [, e]) => a + e.ms, 0) / steps;
-  console.log(`\n${title} ${shape.join('x')}: ${wall.toFixed(1)} ms per batch of 128 (${((128 / wall) * 1000).toFixed(0)} img/s); kernels ${inKernels.toFixed(1)} ms, other JS ${(wall - inKernels).toFixed(1)} ms`);
+  console.log(
+    `\n${title} ${modelName} ${shape.join('x')}: ${wall.toFixed(2)} ms per batch of ${batchSize} (${((batchSize / wall) * 1000).toFixed(0)} examples/s); ` +
+      `kernels ${inKernels.toFixed(2)} ms, other JS ${(wall - inKernels).toFixed(2)} ms (${engine.reason})`,
+  );
   for (const [name, e] of rows) {
     if (e.ms / steps < 0.05) continue;
-    console.log(`  ${name.padEnd(24)} ${(e.ms / steps).toFixed(2).padStart(8)} ms  ${String(e.calls / steps).padStart(5)} calls`);
+    console.log(`  ${name.padEnd(24)} ${(e.ms / steps).toFixed(3).padStart(8)} ms  ${String(e.calls / steps).padStart(5)} calls`);
   }
 }
 
 report('train step', () => trainSgd(model, batch, { ...recipe, epochs: 1, meter: createBudgetMeter() }));
-report('input gradients', () => inputGradients(model, batch, 128));
-report('inference', () => tf.tidy(() => model.logits(tf.tensor(batch.inputs, [128, ...shape])).dataSync()));
+report('input gradients', () => inputGradients(model, batch, batchSize));
+report('inference', () => tf.tidy(() => model.logits(tf.tensor(batch.inputs, [batchSize, ...shape])).dataSync()));
 
 /** The plugin context a model factory gets (cnn-small uses none of it). */
 function benchContext(): PluginContext {

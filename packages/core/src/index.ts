@@ -29,6 +29,7 @@ export { createExamples, createTextExamples, selectExamples, concatExamples, spl
 export type { Examples, DatasetSplit } from './data.ts';
 
 export type { BackendName, EngineInfo } from './engine.ts';
+export { engineKey } from './engine.ts';
 
 export { createBudgetMeter } from './budget.ts';
 export type { BudgetMeter } from './budget.ts';

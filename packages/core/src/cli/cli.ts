@@ -9,7 +9,7 @@ import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:
 import { availableParallelism, constants } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
-import type { BackendName, EngineInfo } from '../engine.ts';
+import { engineKey, type BackendName, type EngineInfo } from '../engine.ts';
 import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
 import type { Logger, ProgressEvent, TextSink } from '../logger.ts';
 import { loadManifest, type Experiment } from '../manifest/manifest.ts';
@@ -488,7 +488,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
             process.off('SIGTERM', onSignal);
           }
         }
-        const pending = pendingGroupIndices(experiment, engine.backend, outDir);
+        const pending = pendingGroupIndices(experiment, engineKey(engine), outDir);
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         if (workers <= 1) {
           const stops = watchStopSignals(
@@ -511,7 +511,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           }
         }
         const start = performance.now();
-        const finishedBefore = countFinishedCells(experiment, engine.backend, outDir);
+        const finishedBefore = countFinishedCells(experiment, engineKey(engine), outDir);
         logger.info(`backend: ${engine.backend} (${engine.reason})`);
         logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
@@ -567,13 +567,13 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const store = new ResultsStore(outDir);
         try {
           if (stops.signal.aborted) {
-            const cells = planCells(experiment, engine.backend).flatMap((g) => g.cells);
+            const cells = planCells(experiment, engineKey(engine)).flatMap((g) => g.cells);
             store.exportJsonl();
             const stopped = String(stops.signal.reason);
             host.stderr.write(stoppedMessage(stopped, cells.filter((c) => store.hasCell(c)).length, cells.length, path, outDir));
             return signalExitCode(stopped);
           }
-          const plan = planCells(experiment, engine.backend);
+          const plan = planCells(experiment, engineKey(engine));
           const cells = plan.flatMap((g) => g.cells);
           const codes = exits.map((e) => e.code);
           const failedIn = (groupKey: string) => {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { inject, injectable, type DependencyContainer } from 'tsyringe';
 import { createBudgetMeter } from '../budget.ts';
 import { concatExamples, createExamples, type DatasetSplit, type Examples } from '../data.ts';
-import type { EngineInfo } from '../engine.ts';
+import { engineKey, type EngineInfo } from '../engine.ts';
 import { PluginFailedError, StoreError, UnlearnBenchError, callPlugin } from '../errors.ts';
 import { childLogger, type Logger } from '../logger.ts';
 import type { Experiment, ResolvedRef } from '../manifest/manifest.ts';
@@ -150,7 +150,7 @@ export class Runner {
   async run(experiment: Experiment, options: RunOptions): Promise<RunSummary> {
     this.baseDir = experiment.baseDir;
     const start = performance.now();
-    const groups = planCells(experiment, this.engine.backend).filter((_, i) => !options.groups || options.groups.includes(i));
+    const groups = planCells(experiment, engineKey(this.engine)).filter((_, i) => !options.groups || options.groups.includes(i));
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
     // A worker process (options.groups) is part of a run whose parent holds the folder's lock and
     // writes run.json and summary.jsonl once; a whole run does that itself.
@@ -620,7 +620,7 @@ export class Runner {
   private cellMeta(experiment: Experiment, state: GroupState): CellMeta {
     return {
       experiment: experiment.name,
-      backend: this.engine.backend,
+      backend: engineKey(this.engine),
       manifestHash: experiment.hash,
       attackExamples: state.poison.examplesUsed ?? 0,
       attackSeconds: state.attackSeconds,

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EngineError } from '@unlearn-bench/core';
 import { describe, expect, it, vi } from 'vitest';
 import { createEngine } from './index.ts';
+import { loadNativeAddon } from './native-kernels.ts';
 import { tryWebgpu } from './webgpu.ts';
 
 // An installed tfjs-node-gpu whose native library fails when its backend starts (e.g. no CUDA).
@@ -19,13 +20,19 @@ vi.mock('@tensorflow/tfjs-node-gpu', async () => {
   return {};
 });
 
+/** What the reason says about the native kernels, built or not (native-kernels.test.ts tests both). */
+function nativeNote(): string {
+  const addon = loadNativeAddon();
+  return addon.ok ? 'native BLAS kernels (OpenBLAS ' + addon.addon.info().config.split(' ')[1] + ', 1 thread)' : addon.why;
+}
+
 describe('engine fallback messages', () => {
   it("'auto' says why each tensorflow package is unusable and runs wasm", async () => {
     const info = await createEngine({ threads: 1 });
     expect(info.backend).toBe('wasm');
     expect(info.reason).toBe(
       'auto: @tensorflow/tfjs-node-gpu loaded but the tensorflow backend did not initialise; @tensorflow/tfjs-node is not installed, ' +
-        'so wasm (SIMD, 1 thread) with project kernels',
+        `so wasm (SIMD, 1 thread) with project kernels; ${nativeNote()}`,
     );
   });
 

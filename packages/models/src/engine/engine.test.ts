@@ -43,7 +43,8 @@ describe('createEngine', () => {
 
   it("forced 'wasm' (after cpu) works, reports it, and has the project's filter gradient", async () => {
     const info = await createEngine({ backend: 'wasm' });
-    expect(info).toMatchObject({ backend: 'wasm', reason: 'forced' });
+    expect(info.backend).toBe('wasm');
+    expect(info.reason).toMatch(/^forced; (native BLAS kernels \(OpenBLAS .+\)|native kernels not built: .+|native kernels turned off .+)$/);
     expect(tf.getBackend()).toBe('wasm');
     expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
     const x = tf.ones([1, 4, 4, 1]) as tf.Tensor4D;

@@ -1,7 +1,8 @@
 /**
  * Tensor engine set-up. Resolution order when nothing is forced: `tensorflow` (only if the user
  * installed @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node) → `wasm` (with this project's extra
- * kernels) → `cpu`. The returned EngineInfo says which backend runs and why.
+ * kernels, and native OpenBLAS kernels where the optional addon is built) → `cpu`. The returned
+ * EngineInfo says which backend runs and why, including whether the native kernels are active.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
@@ -9,7 +10,8 @@ import '@unlearn-bench/core';
 import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError, type BackendName, type EngineInfo } from '@unlearn-bench/core';
-import { registerWasmKernels } from './wasm-kernels.ts';
+import { configureNativeKernels, loadNativeAddon } from './native-kernels.ts';
+import { registerWasmKernels, useNativeKernels } from './wasm-kernels.ts';
 import { initWasmBackend, threadedWasmUnavailable } from './wasm-threads.ts';
 
 /** `auto` picks the fastest backend that loads. */
@@ -20,16 +22,47 @@ export interface EngineOptions {
   /** Backend to use; `auto` (default) tries tensorflow → wasm → cpu. */
   readonly backend?: BackendChoice;
   /**
-   * Threads of the wasm backend (its threaded build when > 1), fixed when wasm first initialises
-   * in this process. @default defaultWasmThreads()
+   * Threads to compute with: the native kernels' pool where they run (wasm then runs 1 thread),
+   * else the wasm backend's (its threaded build when > 1), fixed when wasm first initialises in
+   * this process. @default defaultWasmThreads()
    */
   readonly threads?: number;
+  /**
+   * Native OpenBLAS kernels under the wasm backend where the addon is built (native-kernels.ts).
+   * @default false if the environment variable UNLEARN_BENCH_NATIVE is 0, else true
+   */
+  readonly native?: boolean;
+}
+
+/** Whether native kernels are wanted when no option says: UNLEARN_BENCH_NATIVE=0 turns them off. */
+function nativeWanted(option: boolean | undefined): boolean {
+  return option ?? process.env.UNLEARN_BENCH_NATIVE !== '0';
 }
 
 /**
- * The wasm thread count when none is given: the UNLEARN_BENCH_WASM_THREADS environment variable if
- * set (`run --workers N` sets it for its children so that together they use the cores once), else
- * the number of cores.
+ * Puts the native kernels on or off under the (initialised) wasm backend, their pool using `threads`
+ * threads (so `--workers N` processes, which get cores ÷ N each, do not oversubscribe the cores).
+ * Says which, and why.
+ */
+function applyNative(wanted: boolean, threads: number): string {
+  if (!wanted) {
+    useNativeKernels(false);
+    return 'native kernels off';
+  }
+  const addon = loadNativeAddon();
+  if (!addon.ok) {
+    useNativeKernels(false);
+    return addon.why;
+  }
+  const config = configureNativeKernels(threads);
+  useNativeKernels(true);
+  return `native BLAS kernels (${config.split(' ').slice(0, 2).join(' ')}, ${threads} thread${threads === 1 ? '' : 's'})`;
+}
+
+/**
+ * The thread count when none is given: the UNLEARN_BENCH_WASM_THREADS environment variable if set
+ * (`run --workers N` sets it for its children so that together they use the cores once), else the
+ * number of cores.
  */
 export function defaultWasmThreads(): number {
   const fromEnv = Number(process.env.UNLEARN_BENCH_WASM_THREADS);
@@ -61,7 +94,14 @@ async function tryTensorflow(): Promise<{ ok: true; pkg: string } | { ok: false;
   return { ok: false, why: failures.join('; ') };
 }
 
-async function tryWasm(threads: number): Promise<{ ok: true; note: string } | { ok: false; why: string }> {
+/**
+ * Initialises wasm with `threads` threads, or with 1 when the native kernels will run (`native`):
+ * they take the heavy kernels and their own pool, and what is left in wasm (elementwise ops,
+ * pooling) is memory-bound, where waking wasm's thread pool for every op cost more than it gained
+ * (bench/README.md has the measurement). The thread count is fixed at the first initialisation.
+ */
+async function tryWasm(requested: number, native: boolean): Promise<{ ok: true; note: string } | { ok: false; why: string }> {
+  const threads = native && loadNativeAddon().ok ? 1 : requested;
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
@@ -96,7 +136,7 @@ async function useCpu(): Promise<void> {
   (tf.backend() as { firstUse?: boolean }).firstUse = false;
 }
 
-let current: { choice: BackendChoice; info: EngineInfo } | undefined;
+let current: { choice: BackendChoice; info: EngineInfo; native: boolean } | undefined;
 
 /**
  * Selects and initialises the tensor backend. Calling it again with the same choice (or naming the
@@ -104,14 +144,26 @@ let current: { choice: BackendChoice; info: EngineInfo } | undefined;
  */
 export async function createEngine(options: EngineOptions = {}): Promise<EngineInfo> {
   const choice = options.backend ?? 'auto';
-  if (current && (choice === current.choice || choice === current.info.backend) && tf.getBackend() === current.info.backend) return current.info;
-  const info = await resolve(choice, options.threads ?? defaultWasmThreads());
+  if (current && (choice === current.choice || choice === current.info.backend) && tf.getBackend() === current.info.backend) {
+    if (current.info.backend !== 'wasm' || current.native === nativeWanted(options.native)) return current.info;
+  }
+  const info = await resolve(choice, options.threads ?? defaultWasmThreads(), nativeWanted(options.native));
   await tf.ready();
-  current = { choice, info };
+  current = { choice, info, native: nativeWanted(options.native) };
   return info;
 }
 
-async function resolve(choice: BackendChoice, threads: number): Promise<EngineInfo> {
+/** EngineInfo's `kernels` when the native kernels run (they change results in the last bits). */
+function nativeKernels(native: boolean): { kernels?: string } {
+  return native && loadNativeAddon().ok ? { kernels: 'native-blas' } : {};
+}
+
+/** Threads the engine computes with: the native pool's when it runs, else wasm's. */
+function engineThreads(native: boolean, threads: number): number {
+  return native && loadNativeAddon().ok ? threads : getThreadsCount();
+}
+
+async function resolve(choice: BackendChoice, threads: number, native: boolean): Promise<EngineInfo> {
   if (choice === 'tensorflow') {
     const result = await tryTensorflow();
     if (!result.ok) {
@@ -120,9 +172,9 @@ async function resolve(choice: BackendChoice, threads: number): Promise<EngineIn
     return { backend: 'tensorflow', reason: `forced; using ${result.pkg}`, threads: 0 };
   }
   if (choice === 'wasm') {
-    const result = await tryWasm(threads);
+    const result = await tryWasm(threads, native);
     if (!result.ok) throw new EngineError(`Backend 'wasm' was requested but is unavailable: ${result.why}. Use --backend cpu.`);
-    return { backend: 'wasm', reason: `forced${result.note}`, threads: getThreadsCount() };
+    return { backend: 'wasm', reason: `forced${result.note}; ${applyNative(native, threads)}`, threads: engineThreads(native, threads), ...nativeKernels(native) };
   }
   if (choice === 'cpu') {
     await useCpu();
@@ -130,9 +182,10 @@ async function resolve(choice: BackendChoice, threads: number): Promise<EngineIn
   }
   const tensorflow = await tryTensorflow();
   if (tensorflow.ok) return { backend: 'tensorflow', reason: `auto: ${tensorflow.pkg} is installed`, threads: 0 };
-  const wasm = await tryWasm(threads);
+  const wasm = await tryWasm(threads, native);
   if (wasm.ok) {
-    return { backend: 'wasm', reason: `auto: ${tensorflow.why}, so wasm (SIMD, ${threadCount()}) with project kernels${wasm.note}`, threads: getThreadsCount() };
+    const reason = `auto: ${tensorflow.why}, so wasm (SIMD, ${threadCount()}) with project kernels${wasm.note}; ${applyNative(native, threads)}`;
+    return { backend: 'wasm', reason, threads: engineThreads(native, threads), ...nativeKernels(native) };
   }
   await useCpu();
   return { backend: 'cpu', reason: `auto: ${tensorflow.why}; ${wasm.why}; falling back to the pure-JS cpu backend`, threads: 1 };

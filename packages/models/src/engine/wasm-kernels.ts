@@ -16,9 +16,17 @@ import { batchMatMulKernel } from './batch-mat-mul.ts';
 import { conv2dBackpropFilterKernel, setFilterGradFormulation } from './conv2d-backprop-filter.ts';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.ts';
 import { maxPoolGradKernel } from './max-pool-grad.ts';
+import {
+  nativeBatchMatMul,
+  nativeConv2D,
+  nativeConv2DBackpropFilter,
+  nativeConv2DBackpropInput,
+  nativeFusedMatMul,
+  type Fallback,
+} from './native-kernels.ts';
 import { castKernel, identityKernel } from './share-data.ts';
 import { sumKernel } from './sum.ts';
-import { rememberStockKernel } from './wasm-util.ts';
+import { rememberStockKernel, type WasmBackend } from './wasm-util.ts';
 
 /**
  * `fast`: everything above. `baseline`: stock wasm kernels plus the first, per-tap filter gradient
@@ -45,6 +53,9 @@ export function registerWasmKernels(): void {
 /** Switches between the project's kernels and the stock ones (see WasmKernelSet). */
 export function useWasmKernels(set: WasmKernelSet): void {
   if (installed === set) return;
+  // The native kernels fall back to the wasm ones registered under them: take them off and back on.
+  const native = nativeActive;
+  useNativeKernels(false);
   for (const [kernelName, kernelFunc] of Object.entries(REPLACED)) {
     const stock = rememberStockKernel(kernelName);
     if (!stock) continue;
@@ -57,6 +68,52 @@ export function useWasmKernels(set: WasmKernelSet): void {
   }
   setFilterGradFormulation(set === 'fast' ? 'auto' : 'perTap');
   installed = set;
+  useNativeKernels(native);
+}
+
+const NATIVE: Record<string, (fallback: Fallback) => tf.KernelFunc> = {
+  BatchMatMul: nativeBatchMatMul,
+  _FusedMatMul: nativeFusedMatMul,
+  Conv2D: nativeConv2D,
+  Conv2DBackpropInput: nativeConv2DBackpropInput,
+  Conv2DBackpropFilter: nativeConv2DBackpropFilter,
+};
+
+/** The wasm kernels the native ones replaced (and fall back to), while they are registered. */
+const underNative = new Map<string, tf.KernelConfig>();
+let nativeActive = false;
+
+const callUnderNative: Fallback = (name, inputs, attrs, backend: WasmBackend) =>
+  underNative.get(name)!.kernelFunc({ inputs, attrs, backend }) as tf.TensorInfo;
+
+/**
+ * Registers the native kernels over the wasm ones (`true`) or puts the wasm ones back (`false`).
+ * The caller checks that the addon loads (native-kernels.ts `loadNativeAddon`).
+ */
+export function useNativeKernels(on: boolean): void {
+  if (on === nativeActive) return;
+  if (on) registerWasmKernels();
+  for (const [kernelName, make] of Object.entries(NATIVE)) {
+    if (on) {
+      const config = tf.getKernel(kernelName, 'wasm');
+      if (!config) continue;
+      underNative.set(kernelName, config);
+      tf.unregisterKernel(kernelName, 'wasm');
+      tf.registerKernel({ ...config, kernelFunc: make(callUnderNative) });
+    } else {
+      const config = underNative.get(kernelName);
+      if (!config) continue;
+      tf.unregisterKernel(kernelName, 'wasm');
+      tf.registerKernel(config);
+    }
+  }
+  if (!on) underNative.clear();
+  nativeActive = on;
+}
+
+/** Whether the native kernels are registered. */
+export function nativeKernelsActive(): boolean {
+  return nativeActive;
 }
 
 /** The kernel set in use, if any. */

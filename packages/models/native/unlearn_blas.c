@@ -1,0 +1,606 @@
+/*
+ * Optional native kernels for the wasm backend: float32 matrix products and NHWC convolutions
+ * (forward, input gradient, filter gradient) through OpenBLAS's sgemm.
+ *
+ * Every kernel works in place on the wasm backend's heap: JS passes a Float32Array over the whole
+ * wasm memory (a SharedArrayBuffer on the threaded build) and element offsets into it. The view is
+ * passed on every call, so a heap that grew since the last call is simply the new view.
+ * Convolutions lower to im2col / col2im plus one sgemm per chunk of images.
+ *
+ * Threads: OpenBLAS runs single-threaded in each call, and this file spreads the work over its own
+ * small pool (setThreads). Work is cut into parts that depend on the shapes only (chunks of images,
+ * column or row blocks of a product) and partial sums are added in part order, so results are
+ * bit-identical whatever the thread count. (OpenBLAS's own threading is not: with 2 threads it cuts
+ * the inner dimension into different blocks than with 1, and it picks other kernels for small
+ * products.) Idle pool threads sleep on a condition variable rather than spin, so they leave the
+ * cores to the wasm threads between calls.
+ *
+ * Build: node native/build.mjs (see packages/models/README.md). Plain Node-API, no npm dependency.
+ */
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <cblas.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* OpenBLAS extensions (declared in its cblas.h too; repeated so other cblas.h headers compile). */
+void openblas_set_num_threads(int);
+char *openblas_get_config(void);
+
+/* Upper bound of one im2col chunk, in floats (2 MiB): big enough for sgemm to run at full speed,
+ * small enough to stay in a core's share of the cache between im2col and the product, and to give
+ * every thread some chunks at cnn-small's batch of 128. */
+#define CHUNK_FLOATS (1 << 19)
+/* Most threads the pool runs (the calling thread included). */
+#define MAX_THREADS 64
+/* A product is cut into at most this many blocks, each at least MIN_BLOCK rows or columns wide and
+ * about PART_MACS multiply-adds (smaller products run as one call). */
+#ifndef MAX_PARTS
+#define MAX_PARTS 8
+#endif
+#define MIN_BLOCK 16
+#ifndef PART_MACS
+#define PART_MACS (1 << 21)
+#endif
+
+/* ---- thread pool ---------------------------------------------------------------------------- */
+
+typedef void (*part_fn)(void *ctx, int64_t part, int worker);
+
+/*
+ * One job at a time, posted by the JS thread. Parts are claimed with a compare-and-swap on `state`
+ * (job generation << 32 | next part), so a helper that wakes late finds the job finished (or a newer
+ * one) and goes back to sleep, and the caller never waits for a helper that has not started: it
+ * claims parts itself and waits only for parts already being computed. On a busy machine, where a
+ * sleeping thread may take milliseconds to be scheduled, this keeps small products from stalling.
+ */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static int pool_threads = 1; /* threads that work, the caller included */
+static int pool_created = 0; /* helper threads started (they never exit) */
+static _Atomic uint64_t state = 0;
+static _Atomic int64_t parts_done = 0;
+static _Atomic(part_fn) job_fn;
+static _Atomic(void *) job_ctx;
+static _Atomic int64_t job_parts;
+
+/* Claims and runs parts of the job of generation `gen` until none is left. */
+static void run_parts(uint64_t gen, int worker) {
+  for (;;) {
+    uint64_t s = atomic_load(&state);
+    if (s >> 32 != gen) return;
+    const part_fn fn = atomic_load(&job_fn);
+    void *ctx = atomic_load(&job_ctx);
+    const int64_t parts = atomic_load(&job_parts);
+    const int64_t part = (int64_t)(s & 0xffffffffu);
+    if (part >= parts) return;
+    if (!atomic_compare_exchange_weak(&state, &s, s + 1)) continue;
+    fn(ctx, part, worker);
+    atomic_fetch_add(&parts_done, 1);
+  }
+}
+
+static void *helper_main(void *arg) {
+  const int worker = (int)(intptr_t)arg;
+  uint64_t seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&pool_lock);
+    while (atomic_load(&state) >> 32 == seen) pthread_cond_wait(&pool_wake, &pool_lock);
+    seen = atomic_load(&state) >> 32;
+    const int works = worker < pool_threads;
+    pthread_mutex_unlock(&pool_lock);
+    if (works) run_parts(seen, worker);
+  }
+  return NULL;
+}
+
+/* Runs fn(ctx, part, worker) for every part < parts, on the pool; returns when all are done. */
+static void parallel_for(part_fn fn, void *ctx, int64_t parts) {
+  if (pool_threads == 1 || parts <= 1 || pool_created == 0) {
+    for (int64_t p = 0; p < parts; p++) fn(ctx, p, 0);
+    return;
+  }
+  pthread_mutex_lock(&pool_lock);
+  /* The previous job is complete (its caller waited for it), so no claim on it can succeed. */
+  atomic_store(&job_fn, fn);
+  atomic_store(&job_ctx, ctx);
+  atomic_store(&job_parts, parts);
+  atomic_store(&parts_done, 0);
+  const uint64_t gen = (atomic_load(&state) >> 32) + 1;
+  atomic_store(&state, gen << 32);
+  pthread_cond_broadcast(&pool_wake);
+  pthread_mutex_unlock(&pool_lock);
+  run_parts(gen, 0);
+  /* Only parts that a helper is computing right now remain. */
+  while (atomic_load(&parts_done) < parts) sched_yield();
+}
+
+/* Uses `threads` threads (the caller and threads − 1 helpers); false if a helper cannot start. */
+static int pool_resize(int threads) {
+  if (threads > MAX_THREADS) threads = MAX_THREADS;
+  pthread_mutex_lock(&pool_lock);
+  int ok = 1;
+  while (pool_created < threads - 1) {
+    pthread_t thread;
+    if (pthread_create(&thread, NULL, helper_main, (void *)(intptr_t)(pool_created + 1)) != 0) {
+      ok = 0;
+      break;
+    }
+    pthread_detach(thread);
+    pool_created++;
+  }
+  pool_threads = ok ? threads : pool_created + 1;
+  pthread_mutex_unlock(&pool_lock);
+  return ok;
+}
+
+/* Per-worker scratch (im2col columns), grown on demand; only the JS thread calls the kernels. */
+static float *scratch[MAX_THREADS];
+static size_t scratch_floats[MAX_THREADS];
+
+static float *scratch_for(int worker, size_t floats) {
+  if (floats > scratch_floats[worker]) {
+    free(scratch[worker]);
+    scratch[worker] = (float *)malloc(floats * sizeof(float));
+    scratch_floats[worker] = scratch[worker] ? floats : 0;
+  }
+  return scratch[worker];
+}
+
+/* Makes sure workers 0 … pool_threads − 1 have `floats` of scratch each (allocated up front, so a
+ * failure is reported on the JS thread). */
+static int scratch_ready(size_t floats) {
+  for (int w = 0; w < pool_threads; w++)
+    if (!scratch_for(w, floats)) return 0;
+  return 1;
+}
+
+#define CHECK(env, call)                                                                 \
+  do {                                                                                   \
+    if ((call) != napi_ok) {                                                             \
+      napi_throw_error((env), NULL, "unlearn_blas: Node-API call failed: " #call);       \
+      return NULL;                                                                       \
+    }                                                                                    \
+  } while (0)
+
+/* Arguments: args[0] is the heap view, then integers. Returns the heap's base and length. */
+static int read_args(napi_env env, napi_callback_info info, size_t want, napi_value *args, float **heap, size_t *heap_len,
+                     int64_t *ints) {
+  size_t argc = want;
+  if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != want) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: wrong number of arguments");
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t length;
+  void *data;
+  napi_value buffer;
+  size_t offset;
+  if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array ||
+      data == NULL) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: the first argument must be a Float32Array over the wasm heap");
+    return 0;
+  }
+  *heap = (float *)data;
+  *heap_len = length;
+  for (size_t i = 1; i < want; i++) {
+    if (napi_get_value_int64(env, args[i], &ints[i - 1]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "unlearn_blas: arguments after the heap must be numbers");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* Whether [offset, offset + count) lies inside the heap. */
+static int in_heap(napi_env env, size_t heap_len, int64_t offset, int64_t count) {
+  if (offset < 0 || count < 0 || (uint64_t)offset + (uint64_t)count > heap_len) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: a tensor lies outside the wasm heap");
+    return 0;
+  }
+  return 1;
+}
+
+/* One product C[m, n] = op(A) · op(B) (+ C if accumulate), row-major with leading dimensions. */
+typedef struct {
+  int ta, tb;
+  int64_t m, n, k, lda, ldb, ldc;
+  const float *a, *b;
+  float *c;
+} Product;
+
+/* Blocks a product is cut into: a function of its shape only (see MAX_PARTS). */
+static int64_t product_parts(int64_t m, int64_t n, int64_t k) {
+  const int64_t wide = m >= n ? m : n;
+  int64_t parts = m * n * k / PART_MACS;
+  if (parts > MAX_PARTS) parts = MAX_PARTS;
+  if (parts > wide / MIN_BLOCK) parts = wide / MIN_BLOCK;
+  return parts < 1 ? 1 : parts;
+}
+
+/* Rows (if m ≥ n) or columns of block `part` of `parts`: a multiple of MIN_BLOCK wide, maybe empty. */
+static void block_of(const Product *p, int64_t parts, int64_t part, int64_t *from, int64_t *count) {
+  const int64_t wide = p->m >= p->n ? p->m : p->n;
+  const int64_t size = ((wide + parts - 1) / parts + MIN_BLOCK - 1) / MIN_BLOCK * MIN_BLOCK;
+  *from = part * size;
+  *count = *from >= wide ? 0 : (wide - *from < size ? wide - *from : size);
+}
+
+static void product_block(const Product *p, int64_t parts, int64_t part, float beta) {
+  int64_t from, count;
+  if (parts == 1) from = 0, count = p->m >= p->n ? p->m : p->n;
+  else block_of(p, parts, part, &from, &count);
+  if (count == 0) return;
+  const float *a = p->a, *b = p->b;
+  float *c = p->c;
+  int64_t m = p->m, n = p->n;
+  if (p->m >= p->n) {
+    a += p->ta ? from : from * p->lda;
+    c += from * p->ldc;
+    m = count;
+  } else {
+    b += p->tb ? from * p->ldb : from;
+    c += from;
+    n = count;
+  }
+  cblas_sgemm(CblasRowMajor, p->ta ? CblasTrans : CblasNoTrans, p->tb ? CblasTrans : CblasNoTrans, (int)m, (int)n, (int)p->k, 1.0f, a,
+              (int)p->lda, b, (int)p->ldb, beta, c, (int)p->ldc);
+}
+
+/* A batch of products sharing a shape, with an optional bias row and ReLU (the sgemm entry). */
+typedef struct {
+  Product base;
+  int64_t parts, strideA, strideB, strideC;
+  const float *bias;
+  int relu;
+} BatchJob;
+
+static void batch_part(void *ctx, int64_t index, int worker) {
+  (void)worker;
+  const BatchJob *job = (const BatchJob *)ctx;
+  const int64_t item = index / job->parts, part = index % job->parts;
+  Product p = job->base;
+  p.a += item * job->strideA, p.b += item * job->strideB, p.c += item * job->strideC;
+  int64_t from = 0, count = p.m >= p.n ? p.m : p.n;
+  if (job->parts > 1) block_of(&p, job->parts, part, &from, &count);
+  if (count == 0) return;
+  /* The rows and columns of C this part writes. */
+  const int64_t r0 = p.m >= p.n ? from : 0, rows = p.m >= p.n ? count : p.m;
+  const int64_t c0 = p.m >= p.n ? 0 : from, cols = p.m >= p.n ? p.n : count;
+  float beta = 0.0f;
+  if (job->bias) {
+    for (int64_t r = r0; r < r0 + rows; r++) memcpy(p.c + r * p.ldc + c0, job->bias + c0, (size_t)cols * sizeof(float));
+    beta = 1.0f;
+  }
+  if (p.k == 0) {
+    if (!job->bias)
+      for (int64_t r = r0; r < r0 + rows; r++) memset(p.c + r * p.ldc + c0, 0, (size_t)cols * sizeof(float));
+  } else {
+    product_block(&p, job->parts, part, beta);
+  }
+  if (job->relu) {
+    for (int64_t r = r0; r < r0 + rows; r++) {
+      float *row = p.c + r * p.ldc + c0;
+      for (int64_t j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
+    }
+  }
+}
+
+/*
+ * sgemm(heap, batch, m, n, k, transA, transB, a, strideA, b, strideB, c, bias, relu)
+ * For each i < batch: C_i[m, n] = op(A_i) · op(B_i) (+ bias[n]) (then max(0, ·) if relu), row-major,
+ * A_i = heap[a + i·strideA …] is [m, k] ([k, m] if transA), B_i is [k, n] ([n, k] if transB).
+ * A stride of 0 broadcasts that operand. bias < 0 means none.
+ */
+static napi_value sgemm(napi_env env, napi_callback_info info) {
+  napi_value args[14];
+  float *heap;
+  size_t len;
+  int64_t v[13];
+  if (!read_args(env, info, 14, args, &heap, &len, v)) return NULL;
+  const int64_t batch = v[0], m = v[1], n = v[2], k = v[3], ta = v[4], tb = v[5];
+  const int64_t a = v[6], sa = v[7], b = v[8], sb = v[9], c = v[10], bias = v[11], relu = v[12];
+  if (batch < 0 || m < 0 || n < 0 || k < 0 || sa < 0 || sb < 0) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: negative size");
+    return NULL;
+  }
+  if (batch == 0 || m == 0 || n == 0) return NULL;
+  if (!in_heap(env, len, a, (batch - 1) * sa + m * k) || !in_heap(env, len, b, (batch - 1) * sb + k * n) ||
+      !in_heap(env, len, c, batch * m * n) || (bias >= 0 && !in_heap(env, len, bias, n)))
+    return NULL;
+  BatchJob job = {
+      .base = {.ta = (int)ta, .tb = (int)tb, .m = m, .n = n, .k = k, .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n,
+               .a = heap + a, .b = heap + b, .c = heap + c},
+      .parts = product_parts(m, n, k), .strideA = sa, .strideB = sb, .strideC = m * n,
+      .bias = bias >= 0 ? heap + bias : NULL, .relu = relu != 0,
+  };
+  parallel_for(batch_part, &job, batch * job.parts);
+  return NULL;
+}
+
+/* Geometry of an NHWC convolution, filter [KH, KW, Ci, Co]. */
+typedef struct {
+  int64_t batch, h, w, ci, oh, ow, co, kh, kw, sh, sw, dh, dw, top, left;
+} Conv;
+
+static int read_conv(napi_env env, const int64_t *v, Conv *g) {
+  g->batch = v[0], g->h = v[1], g->w = v[2], g->ci = v[3], g->oh = v[4], g->ow = v[5], g->co = v[6];
+  g->kh = v[7], g->kw = v[8], g->sh = v[9], g->sw = v[10], g->dh = v[11], g->dw = v[12], g->top = v[13], g->left = v[14];
+  if (g->batch < 0 || g->h < 0 || g->w < 0 || g->ci < 1 || g->oh < 0 || g->ow < 0 || g->co < 1 || g->kh < 1 || g->kw < 1 ||
+      g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: invalid convolution geometry");
+    return 0;
+  }
+  return 1;
+}
+
+/* Images per chunk so that chunk · OH · OW · KH · KW · Ci floats fit CHUNK_FLOATS (at least 1). */
+static int64_t chunk_images(const Conv *g) {
+  int64_t per = g->oh * g->ow * g->kh * g->kw * g->ci;
+  int64_t n = per > 0 ? CHUNK_FLOATS / per : g->batch;
+  if (n < 1) n = 1;
+  return n < g->batch ? n : g->batch;
+}
+
+/* Whether the convolution reads each input pixel once, in order: the columns are then x itself. */
+static int is_pointwise(const Conv *g) {
+  return g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->top == 0 && g->left == 0 && g->oh == g->h && g->ow == g->w;
+}
+
+/* cols[(b, oy, ox), (ky, kx, c)] = x[b, oy·sh + ky·dh − top, ox·sw + kx·dw − left, c], 0 outside. */
+static void im2col(const float *x, const Conv *g, int64_t images, float *cols) {
+  const int64_t ci = g->ci, rowlen = g->kh * g->kw * ci;
+  for (int64_t b = 0; b < images; b++) {
+    const float *img = x + b * g->h * g->w * ci;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        float *row = cols + ((b * g->oh + oy) * g->ow + ox) * rowlen;
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+          const int64_t iy = oy * g->sh + ky * g->dh - g->top;
+          float *dst = row + ky * g->kw * ci;
+          if (iy < 0 || iy >= g->h) {
+            memset(dst, 0, (size_t)(g->kw * ci) * sizeof(float));
+            continue;
+          }
+          const int64_t ix0 = ox * g->sw - g->left;
+          if (g->dw == 1 && ix0 >= 0 && ix0 + g->kw <= g->w) {
+            memcpy(dst, img + (iy * g->w + ix0) * ci, (size_t)(g->kw * ci) * sizeof(float));
+            continue;
+          }
+          for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ix0 + kx * g->dw;
+            if (ix < 0 || ix >= g->w) memset(dst + kx * ci, 0, (size_t)ci * sizeof(float));
+            else memcpy(dst + kx * ci, img + (iy * g->w + ix) * ci, (size_t)ci * sizeof(float));
+          }
+        }
+      }
+    }
+  }
+}
+
+/* The adjoint of im2col: dx[b, iy, ix, c] = Σ cols[(b, oy, ox), (ky, kx, c)] over the taps that read it. */
+static void col2im(const float *cols, const Conv *g, int64_t images, float *dx) {
+  const int64_t ci = g->ci, rowlen = g->kh * g->kw * ci;
+  memset(dx, 0, (size_t)(images * g->h * g->w * ci) * sizeof(float));
+  for (int64_t b = 0; b < images; b++) {
+    float *img = dx + b * g->h * g->w * ci;
+    for (int64_t oy = 0; oy < g->oh; oy++) {
+      for (int64_t ox = 0; ox < g->ow; ox++) {
+        const float *row = cols + ((b * g->oh + oy) * g->ow + ox) * rowlen;
+        for (int64_t ky = 0; ky < g->kh; ky++) {
+          const int64_t iy = oy * g->sh + ky * g->dh - g->top;
+          if (iy < 0 || iy >= g->h) continue;
+          for (int64_t kx = 0; kx < g->kw; kx++) {
+            const int64_t ix = ox * g->sw - g->left + kx * g->dw;
+            if (ix < 0 || ix >= g->w) continue;
+            const float *src = row + (ky * g->kw + kx) * ci;
+            float *dst = img + (iy * g->w + ix) * ci;
+            for (int64_t c = 0; c < ci; c++) dst[c] += src[c];
+          }
+        }
+      }
+    }
+  }
+}
+
+/* A convolution kernel call: tensors on the heap, geometry, and how the batch is chunked. */
+typedef struct {
+  Conv g;
+  const float *x, *filter, *dy;
+  float *out;      /* y, dx or (for the filter gradient) the per-chunk partial sums */
+  int64_t chunk;   /* images per chunk */
+  int pointwise;
+} ConvJob;
+
+static void chunk_range(const ConvJob *job, int64_t part, int64_t *b0, int64_t *images) {
+  *b0 = part * job->chunk;
+  *images = job->g.batch - *b0 < job->chunk ? job->g.batch - *b0 : job->chunk;
+}
+
+static void forward_part(void *ctx, int64_t part, int worker) {
+  const ConvJob *job = (const ConvJob *)ctx;
+  const Conv *g = &job->g;
+  int64_t b0, images;
+  chunk_range(job, part, &b0, &images);
+  const int64_t k = g->kh * g->kw * g->ci, pix = g->oh * g->ow;
+  const float *x = job->x + b0 * g->h * g->w * g->ci;
+  const float *cols = x;
+  if (!job->pointwise) {
+    im2col(x, g, images, scratch[worker]);
+    cols = scratch[worker];
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(images * pix), (int)g->co, (int)k, 1.0f, cols, (int)k, job->filter,
+              (int)g->co, 0.0f, job->out + b0 * pix * g->co, (int)g->co);
+}
+
+static void input_grad_part(void *ctx, int64_t part, int worker) {
+  const ConvJob *job = (const ConvJob *)ctx;
+  const Conv *g = &job->g;
+  int64_t b0, images;
+  chunk_range(job, part, &b0, &images);
+  const int64_t k = g->kh * g->kw * g->ci, pix = g->oh * g->ow;
+  float *dx = job->out + b0 * g->h * g->w * g->ci;
+  float *cols = job->pointwise ? dx : scratch[worker];
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)(images * pix), (int)k, (int)g->co, 1.0f, job->dy + b0 * pix * g->co,
+              (int)g->co, job->filter, (int)g->co, 0.0f, cols, (int)k);
+  if (!job->pointwise) col2im(cols, g, images, dx);
+}
+
+static void filter_grad_part(void *ctx, int64_t part, int worker) {
+  const ConvJob *job = (const ConvJob *)ctx;
+  const Conv *g = &job->g;
+  int64_t b0, images;
+  chunk_range(job, part, &b0, &images);
+  const int64_t k = g->kh * g->kw * g->ci, pix = g->oh * g->ow;
+  const float *x = job->x + b0 * g->h * g->w * g->ci;
+  const float *cols = x;
+  if (!job->pointwise) {
+    im2col(x, g, images, scratch[worker]);
+    cols = scratch[worker];
+  }
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)k, (int)g->co, (int)(images * pix), 1.0f, cols, (int)k,
+              job->dy + b0 * pix * g->co, (int)g->co, 0.0f, job->out + part * k * g->co, (int)g->co);
+}
+
+/* Reads (heap, three tensor offsets, 15 geometry values), checks extents, and plans the chunks. */
+static int conv_args(napi_env env, napi_callback_info info, float **heap, int64_t *p, ConvJob *job, const int kinds[3]) {
+  napi_value args[19];
+  size_t len;
+  int64_t v[18];
+  if (!read_args(env, info, 19, args, heap, &len, v)) return 0;
+  memset(job, 0, sizeof(*job));
+  Conv *g = &job->g;
+  if (!read_conv(env, v + 3, g)) return 0;
+  const int64_t sizes[3] = {g->batch * g->h * g->w * g->ci, g->kh * g->kw * g->ci * g->co, g->batch * g->oh * g->ow * g->co};
+  for (int i = 0; i < 3; i++) {
+    p[i] = v[i];
+    if (!in_heap(env, len, v[i], sizes[kinds[i]])) return 0;
+  }
+  job->chunk = chunk_images(g);
+  job->pointwise = is_pointwise(g);
+  if (!job->pointwise && !scratch_ready((size_t)(job->chunk * g->oh * g->ow * g->kh * g->kw * g->ci))) {
+    napi_throw_error(env, NULL, "unlearn_blas: out of memory");
+    return 0;
+  }
+  return 1;
+}
+
+static int64_t chunk_count(const ConvJob *job) { return (job->g.batch + job->chunk - 1) / job->chunk; }
+
+enum { INPUT = 0, FILTER = 1, OUTPUT = 2 };
+
+/* conv2d(heap, x, filter, y, geometry…): y = conv(x, filter). */
+static napi_value conv2d(napi_env env, napi_callback_info info) {
+  static const int kinds[3] = {INPUT, FILTER, OUTPUT};
+  float *heap;
+  int64_t p[3];
+  ConvJob job;
+  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
+  if (job.g.batch * job.g.oh * job.g.ow == 0) return NULL;
+  job.x = heap + p[0], job.filter = heap + p[1], job.out = heap + p[2];
+  parallel_for(forward_part, &job, chunk_count(&job));
+  return NULL;
+}
+
+/* conv2dBackpropInput(heap, dy, filter, dx, geometry…): dx = ∂⟨dy, conv(x, filter)⟩/∂x. */
+static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
+  static const int kinds[3] = {OUTPUT, FILTER, INPUT};
+  float *heap;
+  int64_t p[3];
+  ConvJob job;
+  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
+  if (job.g.batch * job.g.oh * job.g.ow == 0) {
+    memset(heap + p[2], 0, (size_t)(job.g.batch * job.g.h * job.g.w * job.g.ci) * sizeof(float));
+    return NULL;
+  }
+  job.dy = heap + p[0], job.filter = heap + p[1], job.out = heap + p[2];
+  parallel_for(input_grad_part, &job, chunk_count(&job));
+  return NULL;
+}
+
+/* Partial filter gradients, one per chunk, summed in chunk order afterwards. */
+static float *partials = NULL;
+static size_t partials_floats = 0;
+
+/* conv2dBackpropFilter(heap, x, dy, dw, geometry…): dw = ∂⟨dy, conv(x, filter)⟩/∂filter. */
+static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
+  static const int kinds[3] = {INPUT, OUTPUT, FILTER};
+  float *heap;
+  int64_t p[3];
+  ConvJob job;
+  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
+  const int64_t size = job.g.kh * job.g.kw * job.g.ci * job.g.co;
+  float *dw = heap + p[2];
+  if (job.g.batch * job.g.oh * job.g.ow == 0) {
+    memset(dw, 0, (size_t)size * sizeof(float));
+    return NULL;
+  }
+  const int64_t chunks = chunk_count(&job);
+  if ((size_t)(chunks * size) > partials_floats) {
+    free(partials);
+    partials = (float *)malloc((size_t)(chunks * size) * sizeof(float));
+    partials_floats = partials ? (size_t)(chunks * size) : 0;
+    if (!partials) {
+      napi_throw_error(env, NULL, "unlearn_blas: out of memory");
+      return NULL;
+    }
+  }
+  job.x = heap + p[0], job.dy = heap + p[1], job.out = partials;
+  parallel_for(filter_grad_part, &job, chunks);
+  memcpy(dw, partials, (size_t)size * sizeof(float));
+  for (int64_t c = 1; c < chunks; c++) {
+    const float *part = partials + c * size;
+    for (int64_t i = 0; i < size; i++) dw[i] += part[i];
+  }
+  return NULL;
+}
+
+/* setThreads(n): threads the kernels use (OpenBLAS itself stays single-threaded). */
+static napi_value set_threads(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value arg;
+  int32_t n;
+  CHECK(env, napi_get_cb_info(env, info, &argc, &arg, NULL, NULL));
+  if (argc != 1 || napi_get_value_int32(env, arg, &n) != napi_ok || n < 1) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: setThreads needs a positive integer");
+    return NULL;
+  }
+  if (!pool_resize(n)) {
+    napi_throw_error(env, NULL, "unlearn_blas: could not start a thread");
+    return NULL;
+  }
+  return NULL;
+}
+
+/* info(): { config: OpenBLAS's build string, threads: the kernels' thread count }. */
+static napi_value blas_info(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out, config, threads;
+  CHECK(env, napi_create_object(env, &out));
+  CHECK(env, napi_create_string_utf8(env, openblas_get_config(), NAPI_AUTO_LENGTH, &config));
+  CHECK(env, napi_create_int32(env, pool_threads, &threads));
+  CHECK(env, napi_set_named_property(env, out, "config", config));
+  CHECK(env, napi_set_named_property(env, out, "threads", threads));
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  /* Each call runs on one thread; the pool above does the threading (see the top of this file). */
+  openblas_set_num_threads(1);
+  const napi_property_descriptor props[] = {
+      {"sgemm", NULL, sgemm, NULL, NULL, NULL, napi_default_method, NULL},
+      {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default_method, NULL},
+      {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_default_method, NULL},
+      {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_default_method, NULL},
+      {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default_method, NULL},
+      {"info", NULL, blas_info, NULL, NULL, NULL, napi_default_method, NULL},
+  };
+  CHECK(env, napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  return exports;
+}
+
+NAPI_MODULE_INIT() { return init(env, exports); }
