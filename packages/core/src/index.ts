@@ -120,7 +120,7 @@ export { createRootContainer } from './container.ts';
 export type { ContainerOptions } from './container.ts';
 
 export { Runner, formatDuration } from './runner/runner.ts';
-export type { RunOptions, RunSummary } from './runner/runner.ts';
+export type { CellEvent, RunOptions, RunSummary } from './runner/runner.ts';
 export { planCells, formatBudget } from './runner/plan.ts';
 export type { CellPlan, GroupPlan } from './runner/plan.ts';
 export { ResultsStore } from './runner/store.ts';

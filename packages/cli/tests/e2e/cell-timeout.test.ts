@@ -45,6 +45,25 @@ describe('cellTimeout', () => {
     expect(stored(out)).toEqual({ cells: 3, failures: 2 });
   });
 
+  it('with worker processes, also fails a cell that computes synchronously past it: the parent kills and restarts its worker, and the run goes on', async () => {
+    const path = writeManifest({ ...base, seeds: [1, 2], cellTimeout: 2, unlearners: [{ use: 'faults/busy' }, { use: 'core/gd' }] });
+    const out = tempDir();
+    const start = performance.now();
+    const result = await runBin(['run', path, '--out', out, '--backend', 'cpu', '--workers', '2']).done;
+    // Each worker: 2 s of timeout and 2 s of grace, a restart, then the rest (far less than the 60 s busy loop).
+    expect((performance.now() - start) / 1000).toBeLessThan(45);
+    expect(result.code).toBe(1);
+    for (const seed of [1, 2]) {
+      expect(result.stderr).toMatch(new RegExp(`worker [12]: seed ${seed} · gaussian · faults/busy @ 50% computed past the cell timeout of 2 s without returning; killing the worker`));
+    }
+    const cells = readJsonl<{ unlearner: string; seed: number }>(resolve(out, 'results.jsonl'));
+    expect(new Set(cells.filter((r) => r.unlearner === 'gd').map((r) => r.seed))).toEqual(new Set([1, 2])); // gd ran after the restart
+    expect(cells.some((r) => r.unlearner === 'faults/busy')).toBe(false);
+    expect(stored(out)).toEqual({ cells: 6, failures: 2 });
+    const report = await runInProcess(['report', out]);
+    expect(report.stdout + report.stderr).toContain('never returned to the event loop (a synchronous loop), so worker');
+  });
+
   it('is a positive number of seconds, defaulting to an hour, and no part of the manifest hash', async () => {
     const invalid = await runInProcess(['validate', writeManifest({ ...base, cellTimeout: 0, unlearners: [{ use: 'core/gd' }] })]);
     expect(invalid.code).toBe(2);

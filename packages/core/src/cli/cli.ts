@@ -17,7 +17,7 @@ import { loadManifestPlugins } from '../manifest/plugins.ts';
 import { Registry } from '../plugin/registry.ts';
 import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/types.ts';
 import { planCells } from '../runner/plan.ts';
-import { formatDuration, Runner } from '../runner/runner.ts';
+import { formatDuration, Runner, type CellEvent } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
@@ -478,7 +478,11 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
             exitProcess(130);
           };
           try {
-            const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint, signal: stop.signal });
+            // The parent watches each cell's time (see runWorkers) and names the cells it killed a
+            // previous worker for, which this one records as failed instead of running again.
+            const onCell = (event: CellEvent) => process.send?.(event);
+            const failCells = new Map<string, string>(JSON.parse(process.env.UNLEARN_BENCH_FAIL_CELLS ?? '[]') as [string, string][]);
+            const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint, signal: stop.signal, onCell, failCells });
             for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
             if (summary.stopped) return endDespiteGivenUpWork(host, summary.gaveUp, signalExitCode(summary.stopped));
             return endDespiteGivenUpWork(host, summary.gaveUp, summary.failures.length > 0 ? 1 : 0);

@@ -53,6 +53,17 @@ export interface RunOptions {
    * the next run computes it.
    */
   readonly signal?: AbortSignal;
+  /**
+   * Told when each cell starts and ends. Worker processes pass it on to their parent, which kills
+   * and restarts a worker whose cell runs past the cell timeout without returning (a synchronous
+   * loop, which no timer in the worker can interrupt).
+   */
+  readonly onCell?: (event: CellEvent) => void;
+  /**
+   * Cells to record as failed with these messages instead of running them: those a parent killed
+   * a previous worker for (see `onCell`).
+   */
+  readonly failCells?: ReadonlyMap<string, string>;
 }
 
 /** What a run did. */
@@ -76,6 +87,11 @@ export interface RunSummary {
    */
   readonly gaveUp: number;
 }
+
+/** A cell starting (with its time limit) or ending, for `RunOptions.onCell`. */
+export type CellEvent =
+  | { readonly type: 'start'; readonly key: string; readonly label: string; readonly timeoutSeconds: number }
+  | { readonly type: 'end'; readonly key: string };
 
 /** A cell's (or a group-preparing call's) time limit, shared by its plugin calls; see `Experiment.cellTimeout`. */
 interface Deadline {
@@ -222,7 +238,16 @@ export class Runner {
             this.checkpoint?.();
             if (this.stopping) break;
             done += 1;
-            this.logger.info(`[cell ${done}/${toRun}${eta()}] seed ${cell.seed} · ${cell.attack} · ${cell.unlearner}${cell.budget === null ? '' : ` @ ${formatBudget(cell.budget)}`}`);
+            const label = `seed ${cell.seed} · ${cell.attack} · ${cell.unlearner}${cell.budget === null ? '' : ` @ ${formatBudget(cell.budget)}`}`;
+            this.logger.info(`[cell ${done}/${toRun}${eta()}] ${label}`);
+            const given = options.failCells?.get(cell.key);
+            if (given !== undefined) {
+              failures.push({ cell: cell.key, message: given });
+              store.recordFailure(runId, cell.key, given);
+              this.logger.warn(`cell ${cell.key} failed: ${given}`);
+              continue;
+            }
+            options.onCell?.({ type: 'start', key: cell.key, label, timeoutSeconds: this.cellTimeout });
             try {
               await this.runCell(experiment, state, cell, groupContainer, store, runId);
               computed += 1;
@@ -239,6 +264,8 @@ export class Runner {
               store.recordFailure(runId, cell.key, message, stackOf(error));
               this.logger.warn(`cell ${cell.key} failed: ${message}`);
               this.logger.debug(`cell ${cell.key}: ${stackOf(error)}`);
+            } finally {
+              options.onCell?.({ type: 'end', key: cell.key });
             }
           }
           await groupContainer.dispose();

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { TextSink } from '../logger.ts';
+import type { CellEvent } from './runner.ts';
 
 /** What the parent needs to start its workers. */
 export interface WorkerLaunch {
@@ -37,10 +38,27 @@ export interface WorkerControl {
   readonly stopFile: string;
 }
 
-/** Runs one child per assignment and resolves to how each ended; their stderr is prefixed. */
+/**
+ * How long past its cell timeout a worker's cell may run before the parent kills the worker: a
+ * cell whose plugin never returns to the event loop (a synchronous loop) cannot be failed inside
+ * the worker, whose timers cannot fire. 10% of the timeout, at least 2 s and at most 60 s.
+ */
+export function hangGraceMs(timeoutSeconds: number): number {
+  return Math.min(60_000, Math.max(2_000, timeoutSeconds * 100));
+}
+
+/** Milliseconds between the parent's checks of its workers' cell times. */
+const WATCH_INTERVAL_MS = 500;
+
+/**
+ * Runs one child per assignment and resolves to how each ended; their stderr is prefixed. Each
+ * child reports its cells (see `RunOptions.onCell`); one whose cell runs past the cell timeout
+ * (plus `hangGraceMs`) without returning is killed and started again on the same groups, with
+ * that cell recorded as failed (UNLEARN_BENCH_FAIL_CELLS), so the run goes on.
+ */
 export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control?: WorkerControl): Promise<WorkerExit[]> {
   const workers = launch.assignments.length;
-  const children = launch.assignments.map((groups, index) => {
+  const start = (groups: readonly number[], index: number, failCells: ReadonlyMap<string, string>): Promise<WorkerExit> => {
     const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
     if (launch.debug) args.push('--debug');
     if (launch.quiet) args.push('--quiet');
@@ -48,12 +66,34 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
     // safe point (see the CLI's --groups and UNLEARN_BENCH_PARENT_PID).
     // Together the workers use each core once: split the cores between them for backend threads.
     const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / workers)));
-    const env = { ...process.env, UNLEARN_BENCH_WASM_THREADS: threads, UNLEARN_BENCH_PARENT_PID: String(process.pid), ...(control ? { UNLEARN_BENCH_STOP_FILE: control.stopFile } : {}) };
+    const env = {
+      ...process.env,
+      UNLEARN_BENCH_WASM_THREADS: threads,
+      UNLEARN_BENCH_PARENT_PID: String(process.pid),
+      UNLEARN_BENCH_FAIL_CELLS: JSON.stringify([...failCells]),
+      ...(control ? { UNLEARN_BENCH_STOP_FILE: control.stopFile } : {}),
+    };
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     // The stop file reaches a worker between training steps even while it computes synchronously;
     // the signal, while it waits.
-    control?.stop.addEventListener('abort', () => child.kill(control.stop.reason as NodeJS.Signals), { once: true });
-    control?.kill.addEventListener('abort', () => child.kill('SIGKILL'), { once: true });
+    const onStop = () => child.kill(control!.stop.reason as NodeJS.Signals);
+    const onKill = () => child.kill('SIGKILL');
+    control?.stop.addEventListener('abort', onStop, { once: true });
+    control?.kill.addEventListener('abort', onKill, { once: true });
+    // The cell this worker is computing, and when it must be done.
+    let current: { key: string; label: string; timeoutSeconds: number; killAt: number } | undefined;
+    let hung: { key: string; message: string } | undefined;
+    child.on('message', (event: CellEvent) => {
+      if (event?.type === 'start') current = { key: event.key, label: event.label, timeoutSeconds: event.timeoutSeconds, killAt: Date.now() + event.timeoutSeconds * 1000 + hangGraceMs(event.timeoutSeconds) };
+      else if (event?.type === 'end' && current?.key === event.key) current = undefined;
+    });
+    const watch = setInterval(() => {
+      if (!current || hung || !Number.isFinite(current.killAt) || Date.now() < current.killAt) return;
+      const message = `did not finish within the cell timeout of ${current.timeoutSeconds} s (the manifest's "cellTimeout") and never returned to the event loop (a synchronous loop), so worker ${index + 1} was killed and restarted; raise "cellTimeout" if it needs longer.`;
+      hung = { key: current.key, message };
+      stderr.write(`worker ${index + 1}: ${current.label} computed past the cell timeout of ${current.timeoutSeconds} s without returning; killing the worker, failing that cell and starting the worker again\n`);
+      child.kill('SIGKILL');
+    }, WATCH_INTERVAL_MS);
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
@@ -63,11 +103,19 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
     });
     return new Promise<WorkerExit>((resolve) =>
       child.on('close', (code, signal) => {
+        clearInterval(watch);
+        control?.stop.removeEventListener('abort', onStop);
+        control?.kill.removeEventListener('abort', onKill);
         if (pending) stderr.write(`[worker ${index + 1}] ${pending}\n`);
-        if (signal && !control?.kill.aborted && !control?.stop.aborted) stderr.write(`worker ${index + 1} was killed (${signal}); its unfinished cells are listed below\n`);
+        const stopped = control?.kill.aborted || control?.stop.aborted;
+        if (hung && !stopped) {
+          resolve(start(groups, index, new Map([...failCells, [hung.key, hung.message]])));
+          return;
+        }
+        if (signal && !stopped) stderr.write(`worker ${index + 1} was killed (${signal}); its unfinished cells are listed below\n`);
         resolve({ code: code ?? (signal ? 1 : 0), signal });
       }),
     );
-  });
-  return Promise.all(children);
+  };
+  return Promise.all(launch.assignments.map((groups, index) => start(groups, index, new Map())));
 }
