@@ -1,8 +1,9 @@
 /**
  * The manifest's `cellTimeout` (issue 20): a plugin whose promise never settles, or that loops
  * asynchronously forever, fails its cell after that many seconds with a message naming it; the
- * run goes on to the next cell and the process ends. (A loop that never yields cannot be stopped
- * in its process; see packages/core/README.md.)
+ * run goes on to the next cell and the process ends. A loop that never yields cannot be stopped
+ * in its own process: the CLI computes in worker processes it supervises (one for a sequential
+ * run), and kills and restarts one whose cell runs past the timeout plus a grace.
  */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -62,6 +63,21 @@ describe('cellTimeout', () => {
     expect(stored(out)).toEqual({ cells: 6, failures: 2 });
     const report = await runInProcess(['report', out]);
     expect(report.stdout + report.stderr).toContain('never returned to the event loop (a synchronous loop), so worker');
+  });
+
+  it('in a sequential run too: the CLI computes in one worker process it supervises, so a synchronous loop is failed at the timeout and the run goes on', async () => {
+    const path = writeManifest({ ...base, cellTimeout: 2, unlearners: [{ use: 'faults/busy' }, { use: 'core/gd' }] });
+    const out = tempDir();
+    const start = performance.now();
+    const result = await runBin(['run', path, '--out', out, '--backend', 'cpu']).done;
+    expect((performance.now() - start) / 1000).toBeLessThan(45); // far less than the 60 s busy loop
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('1 unfinished seed × attack group(s) in one supervised worker process');
+    expect(result.stderr).toContain('worker 1: seed 1 · gaussian · faults/busy @ 50% computed past the cell timeout of 2 s without returning; killing the worker');
+    expect(result.stderr).not.toContain('[worker 1]'); // a lone worker's lines are the run's own
+    const cells = new Set(readJsonl<{ unlearner: string }>(resolve(out, 'results.jsonl')).map((r) => r.unlearner));
+    expect([...cells].sort()).toEqual(['gd', 'none', 'retrain']); // gd ran after the restart
+    expect(stored(out)).toEqual({ cells: 3, failures: 1 });
   });
 
   it('is a positive number of seconds, defaulting to an hour, and no part of the manifest hash', async () => {

@@ -50,7 +50,10 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
         // The folder that holds cifar-10-batches-bin/, relative to this manifest.
         dataset: { use: 'core/cifar10', options: { path: '.', trainSize: 360, testSize: 100, validationSize: 20 } },
         model: { use: 'core/cnn-small', options: { width: 8, dense: 32 } },
-        training: { epochs: 10, batchSize: 16, learningRate: 0.02, momentum: 0.9 },
+        // lr 0.02 was unstable here (loss jumping between epochs), so the final accuracy depended on
+        // float rounding: 0.6 with the native kernels, 0.57 on wasm 2 threads, 1.0 on 1 thread.
+        // At 0.005 every engine configuration gives 1.0.
+        training: { epochs: 10, batchSize: 16, learningRate: 0.005, momentum: 0.9 },
         attacks: [{ use: 'core/gaussian', options: { count: 8, sigma: 1 } }],
         unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }],
         budgets: [0.1],
@@ -64,7 +67,7 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
     cifar = readJsonl<ResultRecord>(join(out, 'results.jsonl'));
   });
 
-  // Measured (seed 1): accuracy 1.00 for none, retrain and gd; GUS z none −2.43, retrain 0.75, gd −2.34
+  // Measured (seed 1): accuracy 1.00 for none, retrain and gd on native and wasm kernels
   // (8 poisons only: the run checks that GUS works on CIFAR tensors, not the size of the effect).
   it('trains a CNN on the CIFAR-10 binary files well above chance and runs the unlearners and metrics on it', () => {
     expect(cifarLog).toContain('dataset core/cifar10: 360 train / 100 test examples of shape [32, 32, 3], 10 classes');

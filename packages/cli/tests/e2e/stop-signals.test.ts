@@ -6,7 +6,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { longRunningManifest, waitFor } from './concurrency.ts';
+import { childrenOf, longRunningManifest, running, waitFor } from './concurrency.ts';
+import { resolve } from 'node:path';
 import { runBin, stored, tempDir, writeManifest } from './helpers.ts';
 
 const manifest = writeManifest(longRunningManifest('stop-signals'));
@@ -40,5 +41,39 @@ async function stopDuringTraining(signal: 'SIGINT' | 'SIGTERM', code: number): P
 describe('a signal during a sequential run', () => {
   it('SIGINT stops within training with exit 130, SIGTERM with 143; nothing half-done is stored', async () => {
     await Promise.all([stopDuringTraining('SIGINT', 130), stopDuringTraining('SIGTERM', 143)]);
+  });
+});
+
+describe('a second signal during a sequential run', () => {
+  it('stops at once even while a plugin computes synchronously (the supervising parent kills its worker), leaving no process behind', async () => {
+    const path = writeManifest({
+      ...longRunningManifest('stop-busy'),
+      plugins: [resolve(import.meta.dirname, 'fixtures/plugins/faults.mjs')],
+      seeds: [1],
+      training: { epochs: 2, batchSize: 50, learningRate: 0.01 },
+      unlearners: [{ use: 'faults/busy' }],
+    });
+    const out = tempDir();
+    let stderr = '';
+    const run = runBin(['run', path, '--out', out, '--backend', 'cpu'], { onStderr: (text) => (stderr = text) });
+    try {
+      expect(await waitFor(() => stderr.includes('faults/busy'), 60)).toBe(true);
+      await new Promise((r) => setTimeout(r, 300)); // into its 60 s loop
+      const workers = childrenOf(run.pid, 'run');
+      expect(workers).toHaveLength(1);
+      run.kill('SIGINT');
+      expect(await waitFor(() => stderr.includes('SIGINT received: stopping at the next safe point'), 10)).toBe(true);
+      const sent = performance.now();
+      run.kill('SIGINT');
+      const result = await run.done;
+      expect((performance.now() - sent) / 1000).toBeLessThan(5);
+      expect(result.code).toBe(130);
+      expect(result.stderr).toContain(`SIGINT again: stopping at once. The cells finished so far are saved in ${out}; resume with:`);
+      expect(await waitFor(() => !running(workers[0]), 5)).toBe(true);
+      expect(existsSync(join(out, 'run.lock'))).toBe(false);
+      expect(stored(out).failures).toBe(0); // a stop is no failure
+    } finally {
+      run.kill('SIGKILL');
+    }
   });
 });

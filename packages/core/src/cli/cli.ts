@@ -58,7 +58,10 @@ Commands:
   run <manifest> [--out DIR] [--backend auto|wasm|cpu|tensorflow] [--workers N]
                          Run an experiment; finished cells in DIR are kept and skipped.
                          DIR defaults to runs/<experiment name>. Seed × attack groups run in
-                         N worker processes (default: the number of cores).
+                         N worker processes (default: the number of cores); with one, the run
+                         still computes in a child process that this one supervises, so a
+                         plugin stuck in a loop is failed at its cell timeout and Ctrl-C always
+                         stops. --in-process computes here instead (for a debugger).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
                          It imports the plugin modules the manifest names, which runs
                          their code: validate only manifests you trust (it is no sandbox).
@@ -99,6 +102,8 @@ interface ParsedArgs {
   /** `report --all-variants`: every variant of a sweep in the value tables. */
   allVariants?: boolean;
   workers?: number;
+  /** `run --in-process`: compute in this process, without a supervising parent. */
+  inProcess?: boolean;
   groups?: number[];
   metrics?: string[];
   manifest?: string;
@@ -127,6 +132,7 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
     else if (arg === '--all-variants') parsed.allVariants = true;
+    else if (arg === '--in-process') parsed.inProcess = true;
     else if (arg === '--manifest' || arg.startsWith('--manifest=')) parsed.manifest = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
     else if (arg === '--metrics' || arg.startsWith('--metrics=')) {
       const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
@@ -494,7 +500,11 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         }
         const pending = pendingGroupIndices(experiment, engineKey(engine), outDir);
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
-        if (workers <= 1) {
+        // One worker still runs in a child process when this CLI owns its process: only a parent
+        // can stop a plugin hook that never returns to the event loop (its cell timeout, Ctrl-C).
+        // Embedded callers (tests, libraries) and --in-process compute here.
+        const supervise = host.ownsProcess === true && !args.inProcess && process.env.UNLEARN_BENCH_IN_PROCESS !== '1';
+        if (workers === 0 || (workers === 1 && !supervise)) {
           const stops = watchStopSignals(
             (signal) => host.stderr.write(`\n${signal} received: stopping at the next safe point; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`),
             (signal) => {
@@ -517,7 +527,12 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const start = performance.now();
         const finishedBefore = countFinishedCells(experiment, engineKey(engine), outDir);
         logger.info(`backend: ${engine.backend} (${engine.reason})`);
-        logger.info(`${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`);
+        logger.info(
+          workers === 1
+            ? `${experiment.name}: ${pending.length} unfinished seed × attack group(s) in one supervised worker process; output in ${outDir}`
+            : `${experiment.name}: ${pending.length} unfinished seed × attack group(s) over ${workers} worker processes; output in ${outDir}`,
+        );
+        if (finishedBefore > 0) logger.info(`${finishedBefore} cell(s) already finished in ${outDir}; skipping them`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
         const lock = lockFolder(outDir); // the workers run under the parent's lock
         const stopFile = join(outDir, 'run.stop');
@@ -525,12 +540,13 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         const killNow = new AbortController();
         const stops = watchStopSignals(
           (signal) => {
-            host.stderr.write(`\n${signal} received: asking the workers to stop at their next safe point; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`);
+            const asking = workers === 1 ? 'stopping at the next safe point' : 'asking the workers to stop at their next safe point';
+            host.stderr.write(`\n${signal} received: ${asking}; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`);
             writeFileSync(stopFile, `${signal}\n`);
           },
           (signal) => {
             killNow.abort(signal);
-            host.stderr.write(`${signal} again: stopped the workers at once. The cells finished so far are saved in ${outDir}; resume with: ${resumeCommand(path, outDir)}\n`);
+            host.stderr.write(`${signal} again: ${workers === 1 ? 'stopping' : 'stopped the workers'} at once. The cells finished so far are saved in ${outDir}; resume with: ${resumeCommand(path, outDir)}\n`);
             rmSync(stopFile, { force: true });
             lock.release();
             exitProcess(signalExitCode(signal));

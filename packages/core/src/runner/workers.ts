@@ -94,19 +94,21 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
       stderr.write(`worker ${index + 1}: ${current.label} computed past the cell timeout of ${current.timeoutSeconds} s without returning; killing the worker, failing that cell and starting the worker again\n`);
       child.kill('SIGKILL');
     }, WATCH_INTERVAL_MS);
+    // A lone worker's lines are the run's own: no prefix.
+    const prefix = workers > 1 ? `[worker ${index + 1}] ` : '';
     let pending = '';
     child.stderr?.on('data', (chunk: Buffer) => {
       pending += chunk.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      for (const line of lines) stderr.write(`[worker ${index + 1}] ${line}\n`);
+      for (const line of lines) stderr.write(`${prefix}${line}\n`);
     });
     return new Promise<WorkerExit>((resolve) =>
       child.on('close', (code, signal) => {
         clearInterval(watch);
         control?.stop.removeEventListener('abort', onStop);
         control?.kill.removeEventListener('abort', onKill);
-        if (pending) stderr.write(`[worker ${index + 1}] ${pending}\n`);
+        if (pending) stderr.write(`${prefix}${pending}\n`);
         const stopped = control?.kill.aborted || control?.stop.aborted;
         if (hung && !stopped) {
           resolve(start(groups, index, new Map([...failCells, [hung.key, hung.message]])));
