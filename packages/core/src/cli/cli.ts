@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, constants } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createRootContainer } from '../container.ts';
 import { engineKey, type BackendName, type EngineInfo } from '../engine.ts';
 import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from '../errors.ts';
@@ -23,6 +23,7 @@ import { runWorkers } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
+import { writeHtmlReport } from '../report/html.ts';
 import type { SelectionRule } from '../manifest/manifest.ts';
 import { DEFAULT_SUMMARY_METRICS, formatSummary, selectSummaryMetrics, writeSummaryJsonl, type MetricRefLike, type SummarySelection } from '../runner/summary.ts';
 
@@ -62,14 +63,16 @@ Commands:
                          still computes in a child process that this one supervises, so a
                          plugin stuck in a loop is failed at its cell timeout and Ctrl-C always
                          stops. --in-process computes here instead (for a debugger).
+                         At the end it writes the HTML report DIR/report.html (--no-report: not).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
                          It imports the plugin modules the manifest names, which runs
                          their code: validate only manifests you trust (it is no sandbox).
-  report <DIR> [--metrics a,b,...] [--markdown] [--all-variants]
+  report <DIR> [--metrics a,b,...] [--markdown] [--all-variants] [--html [FILE]]
                          Tables of a finished or partial run from DIR/results.db (summary
                          metrics, e.g. the verdict against retraining, as the run's manifest chose them).
                          Under a selection rule only the chosen variant of each sweep is shown;
-                         --all-variants shows every variant.
+                         --all-variants shows every variant. --html writes a self-contained HTML
+                         report with charts instead (FILE, default DIR/report.html; opens offline).
   repair <DIR>           Rebuild DIR/results.db from DIR/results.jsonl (e.g. when results.db is
                          damaged); the old file is kept aside. Then report or resume as usual.
   new-plugin <kind> <name> [--out DIR]
@@ -101,6 +104,10 @@ interface ParsedArgs {
   markdown: boolean;
   /** `report --all-variants`: every variant of a sweep in the value tables. */
   allVariants?: boolean;
+  /** `report --html [FILE]`: the HTML report's path ('' for the default DIR/report.html). */
+  html?: string;
+  /** `run --no-report`: no HTML report at the end of the run. */
+  noReport?: boolean;
   workers?: number;
   /** `run --in-process`: compute in this process, without a supervising parent. */
   inProcess?: boolean;
@@ -132,6 +139,9 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
     else if (arg === '--version') parsed.version = true;
     else if (arg === '--markdown') parsed.markdown = true;
     else if (arg === '--all-variants') parsed.allVariants = true;
+    else if (arg === '--no-report') parsed.noReport = true;
+    else if (arg.startsWith('--html=')) parsed.html = arg.slice('--html='.length);
+    else if (arg === '--html') parsed.html = /\.html?$/i.test(argv[i + 1] ?? '') ? argv[++i] : '';
     else if (arg === '--in-process') parsed.inProcess = true;
     else if (arg === '--manifest' || arg.startsWith('--manifest=')) parsed.manifest = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
     else if (arg === '--metrics' || arg.startsWith('--metrics=')) {
@@ -402,12 +412,21 @@ function report(
   databasePath: string,
   summaries: readonly SummarySelection[],
   failuresPrinted = false,
+  htmlReport = false,
 ): number {
   host.stdout.write(`\n${formatSummary(records, { summaries })}\n\n`);
   host.stdout.write(
     `${computed} cell(s) computed, ${skipped} skipped (finished earlier), ${failures.length} failed, in ${formatDuration(seconds)}.\n` +
       `Results: ${resultsPath} and ${databasePath}\n`,
   );
+  if (htmlReport && records.length > 0) {
+    // The results are saved whatever happens here: a report that cannot be written is a warning.
+    try {
+      host.stdout.write(`HTML report: ${writeHtmlReport(dirname(databasePath), summaries)}\n`);
+    } catch (error) {
+      host.stderr.write(`warning: the HTML report was not written (${(error as Error).message}); 'unlearn-bench report ${dirname(databasePath)} --html' retries it.\n`);
+    }
+  }
   if (failures.length === 0) return 0;
   if (!failuresPrinted) for (const failure of failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
   return 1;
@@ -518,7 +537,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
               host.stderr.write(stoppedMessage(summary.stopped, summary.cellsComputed + summary.cellsSkipped, summary.cellsTotal, path, outDir));
               return endDespiteGivenUpWork(host, summary.gaveUp, signalExitCode(summary.stopped));
             }
-            const code = report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries);
+            const code = report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries, false, !args.noReport);
             return endDespiteGivenUpWork(host, summary.gaveUp, code);
           } finally {
             stops.dispose();
@@ -611,7 +630,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const summaries = selectSummaryMetrics(experiment.metrics, root.resolve<Registry>(REGISTRY), experiment.name, experiment.selection);
           writeSummaryJsonl(outDir, records, summaries);
           const seconds = (performance.now() - start) / 1000;
-          const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), summaries, true);
+          const code = report(host, records, finished - finishedBefore, finishedBefore, failures, seconds, resultsPath, join(outDir, 'results.db'), summaries, true, !args.noReport);
           return codes.some((c) => c === 2) ? 2 : Math.max(code, codes.some((c) => c !== 0) ? 1 : 0);
         } finally {
           store.close();
@@ -631,6 +650,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
           if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
           const summaries = reportSummaries(dir, buildRegistry(host.plugins), host.stderr);
+          if (args.html !== undefined) {
+            host.stdout.write(`HTML report: ${writeHtmlReport(dir, summaries, args.html === '' ? undefined : args.html)}\n`);
+            return 0;
+          }
           host.stdout.write(`${formatSummary(records, { metrics: args.metrics, markdown: args.markdown, summaries, allVariants: args.allVariants === true })}\n`);
         } finally {
           store.close();

@@ -1,6 +1,6 @@
 import { createRng } from '@unlearn-bench/core';
 import { describe, expect, it } from 'vitest';
-import { gusScores, summarizeScores } from './index.ts';
+import { encodeScores, gusScores, summarizeScores } from './index.ts';
 
 describe('gusScores', () => {
   it('computes ⟨ξ, g⟩ / (σ‖g‖) per row and skips zero gradients', () => {
@@ -32,5 +32,14 @@ describe('gusScores', () => {
     const summary = summarizeScores(scores, 0, 1);
     expect(summary.value).toBeCloseTo(-5, 10);
     expect(summary.details!.pValue as number).toBeLessThan(1e-6);
+  });
+
+  it('stores every score, rounded to 4 decimals, in details.scores', () => {
+    const scores = Float64Array.from([-0.61234567, 1.00005, 0, 2.5, -3.99999, 1e-7]);
+    const stored = summarizeScores(scores, 0, 1).details!.scores as string;
+    expect(stored).toBe('-0.6123 1.0001 0 2.5 -4 0');
+    const read = stored.split(' ').map(Number);
+    read.forEach((v, i) => expect(Math.abs(v - scores[i])).toBeLessThanOrEqual(5e-5));
+    expect(encodeScores(new Float64Array(0))).toBe('');
   });
 });

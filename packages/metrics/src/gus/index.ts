@@ -7,8 +7,9 @@
  * If θ never saw ξ, ξ is independent of g and I ~ N(0, 1) exactly. Training on x + ξ lowers the
  * loss along ξ, so a model that remembers the poisons has a NEGATIVE mean I (sign convention used
  * throughout: more negative = more memorised). Reported: z = √k · mean(I) (value), its two-sided
- * p-value, and the fraction of poisons with I below Φ⁻¹(0.01) (true-positive rate at 1%
- * false-positive rate against the N(0, 1) null). Control: the same statistic with fresh noise
+ * p-value, the fraction of poisons with I below Φ⁻¹(0.01) (true-positive rate at 1%
+ * false-positive rate against the N(0, 1) null), and every score I (details `scores`, see
+ * `encodeScores`) for the report's histograms. Control: the same statistic with fresh noise
  * ξ' (never trained on), reported as `gus:fresh-noise`; it must look null for every model.
  */
 import { GAUSSIAN_NOISE, defineMetric, exampleSize, inputGradients, type MetricResult, createExamples } from '@unlearn-bench/core';
@@ -42,7 +43,18 @@ export function gusScores(gradients: Float32Array, noise: Float32Array, sigma: n
   return { scores: Float64Array.from(scores), skipped };
 }
 
-/** Summary statistics of GUS scores against the N(0, 1) null. */
+/** Decimals kept per stored score: 1e-4 is far below the spread of N(0, 1) scores and keeps each to about 7 characters. */
+const SCORE_DECIMALS = 4;
+
+/**
+ * The per-poison scores as metric details can hold them (details are scalars): each rounded to 4
+ * decimals, separated by single spaces, e.g. `-0.6123 1.0451 0.0007`.
+ */
+export function encodeScores(scores: Float64Array): string {
+  return Array.from(scores, (s) => String(Number(s.toFixed(SCORE_DECIMALS)))).join(' ');
+}
+
+/** Summary statistics of GUS scores against the N(0, 1) null, with the scores themselves (`details.scores`). */
 export function summarizeScores(scores: Float64Array, skipped: number, sigma: number, name?: string): MetricResult {
   const k = scores.length;
   const { mean, std } = meanStd(scores);
@@ -52,7 +64,7 @@ export function summarizeScores(scores: Float64Array, skipped: number, sigma: nu
   return {
     name,
     value: z,
-    details: { mean, std, k, skipped, sigma, pValue: twoSidedP(z), tprAt1Fpr: k > 0 ? detected / k : Number.NaN },
+    details: { mean, std, k, skipped, sigma, pValue: twoSidedP(z), tprAt1Fpr: k > 0 ? detected / k : Number.NaN, scores: encodeScores(scores) },
   };
 }
 
