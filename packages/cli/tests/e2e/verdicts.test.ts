@@ -5,6 +5,7 @@
  * diverged method shows no number anywhere.
  */
 import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readJsonl, runInProcess, tempDir, writeManifest } from './helpers.ts';
 
@@ -25,8 +26,9 @@ type Line = Record<string, unknown> & { unlearner: string; metric: string };
 describe('verdicts on a real 5-seed run', () => {
   let lines: Line[];
   let printed: string;
+  let out: string;
   beforeAll(async () => {
-    const out = tempDir();
+    out = tempDir();
     const { code, stdout } = await runInProcess(['run', writeManifest(manifest), '--out', out, '--quiet', '--workers', '1']);
     expect(code).toBe(0);
     printed = stdout;
@@ -56,5 +58,14 @@ describe('verdicts on a real 5-seed run', () => {
     expect(rows.length).toBeGreaterThan(0);
     for (const row of rows) expect(row).not.toMatch(/\d\.\d{3}/);
     expect(rows[0]).toMatch(/diverged on [1-5] of 5 seeds/);
+  });
+
+  it('shows the diverged method as diverged in the HTML report the run wrote, with no line or histogram of it', () => {
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    expect(html).toMatch(/<li>ga-huge @ 10%: diverged on [1-5] of 5 seed\(s\) \(/);
+    // Its cells in the verdict matrix's data.
+    expect(html).toMatch(/"model":"ga-huge @ 10%","metric":"accuracy","verdict":"diverged"/);
+    expect(html).toMatch(/"model":"ga-huge @ 10%","metric":"gus","verdict":"diverged"/);
+    expect(html).not.toContain('ga-huge @ 10%: mean I'); // no histogram of a diverged model's scores
   });
 });
