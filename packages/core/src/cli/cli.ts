@@ -24,6 +24,7 @@ import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
 import { writeHtmlReport } from '../report/html.ts';
+import { LiveProgress, parseCellLine, wantsLiveProgress, type ProgressMessage } from './progress.ts';
 import type { SelectionRule } from '../manifest/manifest.ts';
 import { DEFAULT_SUMMARY_METRICS, formatSummary, selectSummaryMetrics, writeSummaryJsonl, type MetricRefLike, type SummarySelection } from '../runner/summary.ts';
 
@@ -258,6 +259,31 @@ function createCliLogger(stderr: TextSink, options: { debug: boolean; quiet: boo
   };
 }
 
+/**
+ * In a worker whose parent draws live bars (UNLEARN_BENCH_PROGRESS=ipc), the cell-start lines and
+ * progress steps go to the parent over IPC instead of stderr; warnings and other lines stay on stderr.
+ */
+function withProgressChannel(logger: Logger, args: ParsedArgs): Logger {
+  if (!args.groups || process.env.UNLEARN_BENCH_PROGRESS !== 'ipc' || !process.send) return logger;
+  const send = (message: ProgressMessage) => process.send?.(message);
+  return {
+    ...logger,
+    info: (message) => {
+      const cell = parseCellLine(message);
+      if (cell) send(cell);
+      else logger.info(message);
+    },
+    progress: (event) => {
+      const parts = [event.label];
+      if (event.epoch !== undefined) parts.push(`epoch ${event.epoch}/${event.epochs ?? '?'}`);
+      if (event.loss !== undefined) parts.push(`loss ${event.loss.toFixed(4)}`);
+      if (event.examplesPerSecond !== undefined) parts.push(`${Math.round(event.examplesPerSecond)} ex/s`);
+      if (event.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(event.etaSeconds)}`);
+      send({ type: 'step', text: parts.join(' · ') });
+    },
+  };
+}
+
 function requireManifestArg(args: ParsedArgs): string {
   const [manifest, ...extra] = args.positional;
   if (!manifest) throw new UsageError(`'${args.command}' needs a manifest path, e.g. 'unlearn-bench ${args.command} manifests/quickstart.json'.`);
@@ -370,6 +396,17 @@ function countFinishedCells(experiment: Experiment, backend: string, outDir: str
 }
 
 /** Plan indices of the groups with at least one unfinished cell in `outDir`. */
+/** For each worker's groups (plan indices), how many of their cells are not in the store in `outDir` yet. */
+function unfinishedCellsOf(experiment: Experiment, backend: string, outDir: string, assignments: readonly (readonly number[])[]): number[] {
+  const plan = planCells(experiment, backend);
+  const store = existsSync(join(outDir, 'results.db')) ? new ResultsStore(outDir) : undefined;
+  try {
+    return assignments.map((groups) => groups.reduce((n, i) => n + plan[i].cells.filter((c) => !store?.hasCell(c)).length, 0));
+  } finally {
+    store?.close();
+  }
+}
+
 function pendingGroupIndices(experiment: Experiment, backend: string, outDir: string): number[] {
   const groups = planCells(experiment, backend);
   if (!existsSync(join(outDir, 'results.db'))) return groups.map((_, i) => i);
@@ -447,7 +484,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       host.stdout.write(`${USAGE}\n`);
       return args.command === undefined && !args.help ? 2 : 0;
     }
-    const logger = createCliLogger(host.stderr, args);
+    const logger = withProgressChannel(createCliLogger(host.stderr, args), args);
     switch (args.command) {
       case 'validate': {
         const path = requireManifestArg(args);
@@ -586,6 +623,8 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         root.resolve(Runner).writeRunInfo(experiment, outDir); // once, here: workers do not write it
         // Round-robin over the unfinished groups only, fixed here so no group is left out.
         const assignments = Array.from({ length: workers }, (_, w) => pending.filter((_, j) => j % workers === w));
+        // On a terminal: bars per worker that update in place (see progress.ts); else a line per event.
+        const live = wantsLiveProgress(host.stderr, args) ? new LiveProgress(unfinishedCellsOf(experiment, engineKey(engine), outDir, assignments), process.stderr) : undefined;
         // A stop requested before the workers start (while featurizing) starts none.
         const exits = stops.signal.aborted
           ? []
@@ -599,9 +638,13 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
                 debug: args.debug,
                 quiet: args.quiet,
               },
-              host.stderr,
+              live ? { write: (text: string) => live.log(text.replace(/\n$/, '')) } : host.stderr,
               { stop: stops.signal, kill: killNow.signal, stopFile },
-            ).finally(cleanUp);
+              live,
+            ).finally(() => {
+              live?.stop();
+              cleanUp();
+            });
         if (exits.length === 0) cleanUp();
         const store = new ResultsStore(outDir);
         try {

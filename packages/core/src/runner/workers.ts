@@ -8,6 +8,14 @@ import { availableParallelism } from 'node:os';
 import type { TextSink } from '../logger.ts';
 import type { CellEvent } from './runner.ts';
 
+/** Where the parent shows its workers' progress when it draws live bars (the CLI's LiveProgress). */
+export interface WorkerProgressDisplay {
+  /** A progress message from worker `index` (sent over IPC instead of stderr lines). */
+  update(index: number, message: { type: 'cell'; done: number; total: number; label: string } | { type: 'step'; text: string }): void;
+  /** Worker `index` ended. */
+  finish(index: number): void;
+}
+
 /** What the parent needs to start its workers. */
 export interface WorkerLaunch {
   /** The CLI script to run in each child (the `unlearn-bench` bin). */
@@ -56,7 +64,7 @@ const WATCH_INTERVAL_MS = 500;
  * (plus `hangGraceMs`) without returning is killed and started again on the same groups, with
  * that cell recorded as failed (UNLEARN_BENCH_FAIL_CELLS), so the run goes on.
  */
-export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control?: WorkerControl): Promise<WorkerExit[]> {
+export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control?: WorkerControl, display?: WorkerProgressDisplay): Promise<WorkerExit[]> {
   const workers = launch.assignments.length;
   const start = (groups: readonly number[], index: number, failCells: ReadonlyMap<string, string>): Promise<WorkerExit> => {
     const args = [launch.binPath, 'run', launch.manifestPath, '--out', launch.outDir, '--backend', launch.backend, '--groups', groups.join(',')];
@@ -72,6 +80,7 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
       UNLEARN_BENCH_PARENT_PID: String(process.pid),
       UNLEARN_BENCH_FAIL_CELLS: JSON.stringify([...failCells]),
       ...(control ? { UNLEARN_BENCH_STOP_FILE: control.stopFile } : {}),
+      ...(display ? { UNLEARN_BENCH_PROGRESS: 'ipc' } : {}),
     };
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     // The stop file reaches a worker between training steps even while it computes synchronously;
@@ -83,8 +92,9 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
     // The cell this worker is computing, and when it must be done.
     let current: { key: string; label: string; timeoutSeconds: number; killAt: number } | undefined;
     let hung: { key: string; message: string } | undefined;
-    child.on('message', (event: CellEvent) => {
-      if (event?.type === 'start') current = { key: event.key, label: event.label, timeoutSeconds: event.timeoutSeconds, killAt: Date.now() + event.timeoutSeconds * 1000 + hangGraceMs(event.timeoutSeconds) };
+    child.on('message', (event: CellEvent | { type: 'cell'; done: number; total: number; label: string } | { type: 'step'; text: string }) => {
+      if (event?.type === 'cell' || event?.type === 'step') display?.update(index, event);
+      else if (event?.type === 'start') current = { key: event.key, label: event.label, timeoutSeconds: event.timeoutSeconds, killAt: Date.now() + event.timeoutSeconds * 1000 + hangGraceMs(event.timeoutSeconds) };
       else if (event?.type === 'end' && current?.key === event.key) current = undefined;
     });
     const watch = setInterval(() => {
@@ -106,6 +116,7 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
     return new Promise<WorkerExit>((resolve) =>
       child.on('close', (code, signal) => {
         clearInterval(watch);
+        if (!hung) display?.finish(index);
         control?.stop.removeEventListener('abort', onStop);
         control?.kill.removeEventListener('abort', onKill);
         if (pending) stderr.write(`${prefix}${pending}\n`);
