@@ -10,7 +10,7 @@ import { exampleSize, type Examples } from './data.ts';
 import type { Logger } from './logger.ts';
 import type { ClassifierModel } from './model.ts';
 import { createOptimizer, type Optimizer } from './optimizers.ts';
-import type { TrainingRecipe } from './plugin/types.ts';
+import type { AugmentRecipe, TrainingRecipe } from './plugin/types.ts';
 import type { Rng } from './rng.ts';
 
 /** Inputs of the examples at `indices` (or all) as a tensor `[n, ...inputShape]`. */
@@ -23,6 +23,46 @@ export function inputsTensor(examples: Examples, indices?: ArrayLike<number>): t
     buffer.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
   }
   return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
+}
+
+/**
+ * Random crop and flip of `n` images `[height, width, channels]` laid out one after another in
+ * `images`, in place: each image is shifted by (dy, dx), both uniform in [−crop, crop] (the view of a
+ * crop of the zero-padded image; pixels shifted in from outside are 0), then mirrored left-right
+ * with probability 1/2 if `flip`. Draws 2 integers (if crop > 0) and 1 (if flip) per image from `rng`.
+ */
+export function augmentBatch(images: Float32Array, n: number, shape: readonly number[], augment: AugmentRecipe, rng: Rng): void {
+  const [height, width, channels] = shape;
+  const crop = augment.crop ?? 0;
+  const flip = augment.flip === true;
+  const size = height * width * channels;
+  const source = new Float32Array(size);
+  for (let i = 0; i < n; i++) {
+    const dy = crop > 0 ? rng.int(2 * crop + 1) - crop : 0;
+    const dx = crop > 0 ? rng.int(2 * crop + 1) - crop : 0;
+    const mirror = flip && rng.int(2) === 1;
+    if (dy === 0 && dx === 0 && !mirror) continue;
+    const image = images.subarray(i * size, (i + 1) * size);
+    source.set(image);
+    for (let y = 0; y < height; y++) {
+      const sy = y + dy;
+      for (let x = 0; x < width; x++) {
+        const sx = (mirror ? width - 1 - x : x) + dx;
+        const to = (y * width + x) * channels;
+        if (sy < 0 || sy >= height || sx < 0 || sx >= width) image.fill(0, to, to + channels);
+        else image.set(source.subarray((sy * width + sx) * channels, (sy * width + sx + 1) * channels), to);
+      }
+    }
+  }
+}
+
+/** The recipe's augmentation if it does anything; throws if it is set for inputs that are not images. */
+function activeAugment(augment: AugmentRecipe | undefined, inputShape: readonly number[]): AugmentRecipe | undefined {
+  if (!augment || (!(augment.crop ?? 0) && !augment.flip)) return undefined;
+  if (inputShape.length !== 3) {
+    throw new RangeError(`training.augment (crop, flip) applies to images [height, width, channels]; these inputs have shape [${inputShape.join(', ')}]. Remove "augment" from the training recipe.`);
+  }
+  return augment;
 }
 
 /** Labels of the examples at `indices` (or all) as an int32 tensor `[n]`. */
@@ -155,6 +195,7 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
       stepsPerEpoch: Math.ceil(examples.count / options.batchSize),
       totalSteps: plannedSteps(examples.count, options.batchSize, options.epochs, maxExamples),
     });
+  const augment = activeAugment(options.augment, examples.inputShape);
   const start = performance.now();
   let used = 0;
   let steps = 0;
@@ -162,6 +203,8 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
   try {
     for (let epoch = 0; epoch < options.epochs && used < maxExamples; epoch++) {
       const order = options.rng.permutation(examples.count);
+      // A stream of its own per epoch, so augmenting leaves the shuffling's draws as they were.
+      const augmentRng = augment ? options.rng.fork(`augment/epoch ${epoch}`) : undefined;
       let epochLoss = 0;
       let epochBatches = 0;
       const epochStart = performance.now();
@@ -171,7 +214,8 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
         const take = Math.min(options.batchSize, examples.count - offset, maxExamples - used);
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
-        const lossValue = trainingStep(model, examples, indices, variables, optimizer, objective, options.updateNoise);
+        const transform = augment && augmentRng ? (images: Float32Array, n: number) => augmentBatch(images, n, examples.inputShape, augment, augmentRng) : undefined;
+        const lossValue = trainingStep(model, examples, indices, variables, optimizer, objective, options.updateNoise, transform);
         used += take;
         epochExamples += take;
         steps += 1;
@@ -207,9 +251,10 @@ function trainingStep(
   optimizer: Optimizer,
   objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar,
   updateNoise: SgdOptions['updateNoise'],
+  transform?: (images: Float32Array, n: number) => void,
 ): number {
   const lossTensor = tf.tidy(() => {
-    const x = inputsTensor(examples, indices);
+    const x = transform ? augmentedInputs(examples, indices, transform) : inputsTensor(examples, indices);
     const y = labelsTensor(examples, indices);
     const { value, grads } = tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
     optimizer.step(grads, updateNoise ? { updateNoise: updateNoise(variables) } : undefined);
@@ -218,6 +263,15 @@ function trainingStep(
   const loss = lossTensor.dataSync()[0];
   lossTensor.dispose();
   return loss;
+}
+
+/** The inputs at `indices` copied, transformed in place by `transform`, as a tensor. */
+function augmentedInputs(examples: Examples, indices: ArrayLike<number>, transform: (images: Float32Array, n: number) => void): tf.Tensor {
+  const size = exampleSize(examples.inputShape);
+  const buffer = new Float32Array(indices.length * size);
+  for (let i = 0; i < indices.length; i++) buffer.set(examples.inputs.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
+  transform(buffer, indices.length);
+  return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
 }
 
 /** Applies `fn` to consecutive batches of at most `batchSize` examples; returns the results in order. */

@@ -68,6 +68,19 @@ export interface TrainingRecipe {
   readonly eps?: number;
   /** Learning-rate schedule. @default constant */
   readonly schedule?: LearningRateSchedule;
+  /** Data augmentation of image inputs during training (see `augmentBatch`). @default none */
+  readonly augment?: AugmentRecipe;
+}
+
+/**
+ * Random crop and horizontal flip, the CIFAR augmentation of the study's ResNet recipe (Kuang Liu's
+ * pytorch-cifar main.py: RandomCrop(32, padding=4), RandomHorizontalFlip()).
+ */
+export interface AugmentRecipe {
+  /** Zero padding on each side before a random crop back to the input size, in pixels. @default 0 */
+  readonly crop?: number;
+  /** Mirror each image left-right with probability 1/2. @default false */
+  readonly flip?: boolean;
 }
 
 /** Builds fresh models with weights drawn from the given rng. */
