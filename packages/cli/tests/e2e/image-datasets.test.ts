@@ -4,7 +4,7 @@
  * poisoning manifest with retraining and gradient descent; an ImageFolder of PNGs runs twice from a
  * manifest that names its folders relative to itself, and the second run decodes no image.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRng, type ResultRecord } from '@unlearn-bench/core';
 import sharp from 'sharp';
@@ -76,6 +76,22 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
     for (const unlearner of ['none', 'retrain', 'gd']) expect(value(cifar, unlearner, 'accuracy')).toBeGreaterThan(0.8);
     expect(Number.isFinite(value(cifar, 'none', 'accuracy:validation'))).toBe(true);
     for (const unlearner of ['none', 'retrain', 'gd']) expect(Number.isFinite(value(cifar, unlearner, 'gus'))).toBe(true);
+  });
+
+  it('trains with the recipe\'s augmentation (crop 4, flip) from the manifest: other cells, still well above chance', async () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'cifar.json'), 'utf8')) as { training: object; unlearners: object[] };
+    const augmented = join(root, 'cifar-augmented.json');
+    writeFileSync(augmented, JSON.stringify({ ...manifest, training: { ...manifest.training, augment: { crop: 4, flip: true } }, unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }] }));
+    const out = tempDir();
+    const run = await runInProcess(['run', augmented, '--out', out, '--workers', '1', '--quiet', '--no-report']);
+    expect(run.code, run.stderr).toBe(0);
+    const records = readJsonl<ResultRecord>(join(out, 'results.jsonl'));
+    for (const unlearner of ['none', 'retrain']) expect(value(records, unlearner, 'accuracy')).toBeGreaterThan(0.8);
+    // Another recipe, so other cells and other models than the plain run's.
+    const plainCells = new Set(cifar.map((r) => r.cell));
+    for (const r of records) expect(plainCells.has(r.cell)).toBe(false);
+    // Same seed and data: only the augmentation can make the poisoned model's GUS differ.
+    expect(value(records, 'none', 'gus')).not.toBe(value(cifar, 'none', 'gus'));
   });
 
   it('runs an ImageFolder of PNGs and decodes it once: a second run reads the cache', async () => {
