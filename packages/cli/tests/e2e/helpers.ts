@@ -1,7 +1,7 @@
 /** Helpers for end-to-end tests: run the CLI in-process or as the real bin. */
 import Database from 'better-sqlite3';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
@@ -87,6 +87,20 @@ export function runBin(
     child.on('close', (code, signal) => resolveDone({ code, signal, stdout, stderr })),
   );
   return { done, kill: (signal) => child.kill(signal), pid: child.pid! };
+}
+
+/**
+ * `stored(out)` for polling a run in progress: zero while the store does not exist yet or is being
+ * created (the file appears before its tables, so a poll at that moment must not fail the test).
+ */
+export function storedSoFar(out: string): { cells: number; failures: number } {
+  if (!existsSync(join(out, 'results.db'))) return { cells: 0, failures: 0 };
+  try {
+    return stored(out);
+  } catch (error) {
+    if (/no such table|database is locked|SQLITE_BUSY|file is not a database/i.test(String(error))) return { cells: 0, failures: 0 };
+    throw error;
+  }
 }
 
 /** How many cells and failure records the store in `out` holds (read-only). */

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { childrenOf, running, waitFor } from './concurrency.ts';
-import { runBin, runInProcess, stored, tempDir, writeManifest } from './helpers.ts';
+import { runBin, runInProcess, stored, storedSoFar, tempDir, writeManifest } from './helpers.ts';
 
 const faults = resolve(import.meta.dirname, 'fixtures/plugins/faults.mjs');
 
@@ -35,7 +35,7 @@ async function stopInsidePluginTraining(): Promise<void> {
   let workers: number[] = [];
   try {
     // Both groups' references and gd are stored: each worker is in slow-train's 100,000 epochs.
-    expect(await waitFor(() => existsSync(join(out, 'results.db')) && stored(out).cells === 6, 90)).toBe(true);
+    expect(await waitFor(() => storedSoFar(out).cells === 6, 90)).toBe(true);
     workers = childrenOf(parent.pid, '--groups');
     expect(workers).toHaveLength(2);
     await new Promise((r) => setTimeout(r, 500));
@@ -70,7 +70,7 @@ async function secondSignalStopsAtOnce(): Promise<void> {
   const parent = runBin(['run', path, '--out', out, '--backend', 'cpu', '--workers', '2', '--quiet']);
   let workers: number[] = [];
   try {
-    expect(await waitFor(() => existsSync(join(out, 'results.db')) && stored(out).cells === 4, 90)).toBe(true);
+    expect(await waitFor(() => storedSoFar(out).cells === 4, 90)).toBe(true);
     workers = childrenOf(parent.pid, '--groups');
     expect(workers).toHaveLength(2);
     parent.kill('SIGINT');
