@@ -2,13 +2,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixturePlugin, fixtureReferences } from '../tests/fixture-plugin.ts';
+import { fixtureManifest, fixtureRegistry } from '../tests/fixture-plugin.ts';
 import { createBudgetMeter } from './budget.ts';
 import { createExamples } from './data.ts';
-import { createRootContainer, planCells, silentLogger, validateManifest, type Registry } from './index.ts';
+import { planCells, validateManifest } from './index.ts';
 import type { ClassifierModel } from './model.ts';
 import { createRng, type Rng } from './rng.ts';
-import { REGISTRY } from './tokens.ts';
 import { augmentBatch, crossEntropy, trainSgd } from './training.ts';
 
 beforeAll(async () => {
@@ -89,18 +88,8 @@ describe('augmentBatch', () => {
 });
 
 describe('training.augment', () => {
-  const registry = () => createRootContainer({ plugins: [fixturePlugin, fixtureReferences], engine: { backend: 'cpu', reason: 'test', threads: 1 }, logger: silentLogger }).resolve<Registry>(REGISTRY);
-  const manifest = (training: object) => ({
-    name: 'fixture',
-    seeds: [1],
-    dataset: { use: 'fx/blobs' },
-    model: { use: 'fx/linear' },
-    training,
-    attacks: [{ use: 'fx/flip' }],
-    unlearners: [{ use: 'core/none' }, { use: 'fx/finetune' }],
-    budgets: [0.05],
-    metrics: [{ use: 'fx/accuracy' }],
-  });
+  const registry = fixtureRegistry;
+  const manifest = fixtureManifest;
   const recipe = { epochs: 2, batchSize: 8, learningRate: 0.1 };
 
   it('is part of the recipe: it changes the cells keys, its defaults are filled in, unknown fields are refused', () => {

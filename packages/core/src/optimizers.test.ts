@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { fixturePlugin, fixtureReferences } from '../tests/fixture-plugin.ts';
+import { fixtureManifest, fixtureRegistry } from '../tests/fixture-plugin.ts';
 import { createBudgetMeter } from './budget.ts';
 import type { ClassifierModel } from './model.ts';
 import { createOptimizer, scheduledLearningRate, type OptimizerRecipe } from './optimizers.ts';
-import { createRootContainer, planCells, silentLogger, validateManifest, type Registry } from './index.ts';
+import { planCells, validateManifest } from './index.ts';
 import { createRng } from './rng.ts';
 import { createTestContext, linearModel } from './testing/index.ts';
 import type { ModelFactory } from './plugin/types.ts';
-import { REGISTRY } from './tokens.ts';
 import { crossEntropy, trainSgd } from './training.ts';
 import type { TrainingRecipe } from './plugin/types.ts';
 
@@ -242,18 +241,8 @@ describe('trainSgd with a shared optimizer', () => {
 });
 
 describe('manifest training fields', () => {
-  const registry = () => createRootContainer({ plugins: [fixturePlugin, fixtureReferences], engine: { backend: 'cpu', reason: 'test', threads: 1 }, logger: silentLogger }).resolve<Registry>(REGISTRY);
-  const manifest = (training: object) => ({
-    name: 'fixture',
-    seeds: [1],
-    dataset: { use: 'fx/blobs' },
-    model: { use: 'fx/linear' },
-    training,
-    attacks: [{ use: 'fx/flip' }],
-    unlearners: [{ use: 'core/none' }, { use: 'fx/finetune' }],
-    budgets: [0.05],
-    metrics: [{ use: 'fx/accuracy' }],
-  });
+  const registry = fixtureRegistry;
+  const manifest = fixtureManifest;
 
   it('an existing manifest resolves to the same training and group key as before the optimizer fields', () => {
     const experiment = validateManifest(manifest({ epochs: 10, batchSize: 64, learningRate: 0.01, momentum: 0.9 }), registry());

@@ -15,14 +15,19 @@ import type { Rng } from './rng.ts';
 
 /** Inputs of the examples at `indices` (or all) as a tensor `[n, ...inputShape]`. */
 export function inputsTensor(examples: Examples, indices?: ArrayLike<number>): tf.Tensor {
-  const size = exampleSize(examples.inputShape);
   if (!indices) return tf.tensor(examples.inputs, [examples.count, ...examples.inputShape], 'float32');
+  return tf.tensor(gatherInputs(examples, indices), [indices.length, ...examples.inputShape], 'float32');
+}
+
+/** A copy of the inputs of the examples at `indices`, one after another. */
+function gatherInputs(examples: Examples, indices: ArrayLike<number>): Float32Array {
+  const size = exampleSize(examples.inputShape);
   const buffer = new Float32Array(indices.length * size);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
     buffer.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
   }
-  return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
+  return buffer;
 }
 
 /**
@@ -267,9 +272,7 @@ function trainingStep(
 
 /** The inputs at `indices` copied, transformed in place by `transform`, as a tensor. */
 function augmentedInputs(examples: Examples, indices: ArrayLike<number>, transform: (images: Float32Array, n: number) => void): tf.Tensor {
-  const size = exampleSize(examples.inputShape);
-  const buffer = new Float32Array(indices.length * size);
-  for (let i = 0; i < indices.length; i++) buffer.set(examples.inputs.subarray(indices[i] * size, (indices[i] + 1) * size), i * size);
+  const buffer = gatherInputs(examples, indices);
   transform(buffer, indices.length);
   return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
 }

@@ -5,6 +5,10 @@
 import {
   API_VERSION,
   Artifacts,
+  createRootContainer,
+  REGISTRY,
+  silentLogger,
+  type Registry,
   accuracy,
   createExamples,
   defineAttack,
@@ -113,3 +117,23 @@ export const fixtureReferences = definePlugin({
     }),
   ],
 });
+
+/** A registry of the core plugins and these fixtures, on the cpu backend. */
+export function fixtureRegistry(): Registry {
+  return createRootContainer({ plugins: [fixturePlugin, fixtureReferences], engine: { backend: 'cpu', reason: 'test', threads: 1 }, logger: silentLogger }).resolve<Registry>(REGISTRY);
+}
+
+/** A one-seed manifest of the fixtures with the given training recipe. */
+export function fixtureManifest(training: object): object {
+  return {
+    name: 'fixture',
+    seeds: [1],
+    dataset: { use: 'fx/blobs' },
+    model: { use: 'fx/linear' },
+    training,
+    attacks: [{ use: 'fx/flip' }],
+    unlearners: [{ use: 'core/none' }, { use: 'fx/finetune' }],
+    budgets: [0.05],
+    metrics: [{ use: 'fx/accuracy' }],
+  };
+}

@@ -237,6 +237,16 @@ function ignoreClosedPipe(sink: TextSink): void {
   });
 }
 
+/** One progress event as text: `label · epoch e/E · loss … · N ex/s · ETA m:ss`. */
+function formatProgress(event: ProgressEvent): string {
+  const parts = [event.label];
+  if (event.epoch !== undefined) parts.push(`epoch ${event.epoch}/${event.epochs ?? '?'}`);
+  if (event.loss !== undefined) parts.push(`loss ${event.loss.toFixed(4)}`);
+  if (event.examplesPerSecond !== undefined) parts.push(`${Math.round(event.examplesPerSecond)} ex/s`);
+  if (event.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(event.etaSeconds)}`);
+  return parts.join(' · ');
+}
+
 function createCliLogger(stderr: TextSink, options: { debug: boolean; quiet: boolean }): Logger {
   const write = (text: string) => stderr.write(`${text}\n`);
   return {
@@ -248,13 +258,7 @@ function createCliLogger(stderr: TextSink, options: { debug: boolean; quiet: boo
       if (options.debug) write(`debug: ${message}`);
     },
     progress: (event: ProgressEvent) => {
-      if (options.quiet) return;
-      const parts = [event.label];
-      if (event.epoch !== undefined) parts.push(`epoch ${event.epoch}/${event.epochs ?? '?'}`);
-      if (event.loss !== undefined) parts.push(`loss ${event.loss.toFixed(4)}`);
-      if (event.examplesPerSecond !== undefined) parts.push(`${Math.round(event.examplesPerSecond)} ex/s`);
-      if (event.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(event.etaSeconds)}`);
-      write(`  ${parts.join(' · ')}`);
+      if (!options.quiet) write(`  ${formatProgress(event)}`);
     },
   };
 }
@@ -273,14 +277,7 @@ function withProgressChannel(logger: Logger, args: ParsedArgs): Logger {
       if (cell) send(cell);
       else logger.info(message);
     },
-    progress: (event) => {
-      const parts = [event.label];
-      if (event.epoch !== undefined) parts.push(`epoch ${event.epoch}/${event.epochs ?? '?'}`);
-      if (event.loss !== undefined) parts.push(`loss ${event.loss.toFixed(4)}`);
-      if (event.examplesPerSecond !== undefined) parts.push(`${Math.round(event.examplesPerSecond)} ex/s`);
-      if (event.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(event.etaSeconds)}`);
-      send({ type: 'step', text: parts.join(' · ') });
-    },
+    progress: (event) => send({ type: 'step', text: formatProgress(event) }),
   };
 }
 
