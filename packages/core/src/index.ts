@@ -41,7 +41,7 @@ export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigg
 export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, TriggeredTestRecord } from './artifacts.ts';
 
 export { CAPABILITIES } from './model.ts';
-export type { Capability, ClassifierModel, ModelLayer } from './model.ts';
+export type { Capability, ClassifierModel, LogitsOptions, ModelLayer } from './model.ts';
 
 export { API_VERSION, isSummaryMetric } from './plugin/types.ts';
 export type {
@@ -92,6 +92,7 @@ export {
   crossEntropy,
   crossEntropyPerExample,
   trainSgd,
+  inTrainingMode,
   augmentBatch,
   plannedSteps,
   mapBatches,

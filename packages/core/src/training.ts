@@ -8,7 +8,7 @@ import './tf-gradients.ts';
 import type { BudgetMeter } from './budget.ts';
 import { exampleSize, type Examples } from './data.ts';
 import type { Logger } from './logger.ts';
-import type { ClassifierModel } from './model.ts';
+import type { ClassifierModel, LogitsOptions } from './model.ts';
 import { createOptimizer, type Optimizer } from './optimizers.ts';
 import type { AugmentRecipe, TrainingRecipe } from './plugin/types.ts';
 import type { Rng } from './rng.ts';
@@ -193,6 +193,8 @@ export async function trainSgdYielding(model: ClassifierModel, examples: Example
 function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptions): Generator<void, TrainReport, void> {
   const variables = options.variables ?? model.parameters();
   const objective = options.loss ?? ((m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D) => crossEntropy(m.logits(x), y));
+  // The loss sees the model in training mode (batch statistics for batch norm, running stats updated).
+  const training = inTrainingMode(model);
   const maxExamples = options.maxExamples ?? Number.POSITIVE_INFINITY;
   const optimizer =
     options.sharedOptimizer ??
@@ -220,7 +222,7 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
         const transform = augment && augmentRng ? (images: Float32Array, n: number) => augmentBatch(images, n, examples.inputShape, augment, augmentRng) : undefined;
-        const lossValue = trainingStep(model, examples, indices, variables, optimizer, objective, options.updateNoise, transform);
+        const lossValue = trainingStep(training, examples, indices, variables, optimizer, objective, options.updateNoise, transform);
         used += take;
         epochExamples += take;
         steps += 1;
@@ -268,6 +270,23 @@ function trainingStep(
   const loss = lossTensor.dataSync()[0];
   lossTensor.dispose();
   return loss;
+}
+
+/**
+ * `model` in training mode: a view whose `logits(x)` runs as `model.logits(x, { training: true })`
+ * (batch normalisation on the batch's statistics, running statistics updated); everything else is
+ * the model's own. `trainSgd` hands its loss this view, so a custom loss `(m, x, y) => …` that calls
+ * `m.logits(x)` trains batch-norm models as PyTorch's `model.train()` would. Other models (a SCRUB
+ * teacher, a metric's model) stay in evaluation mode.
+ */
+export function inTrainingMode(model: ClassifierModel): ClassifierModel {
+  return new Proxy(model, {
+    get(target, property) {
+      if (property === 'logits') return (inputs: tf.Tensor, options?: LogitsOptions) => target.logits(inputs, { ...options, training: true });
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
 }
 
 /** The inputs at `indices` copied, transformed in place by `transform`, as a tensor. */

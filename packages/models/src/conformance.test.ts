@@ -18,6 +18,7 @@ import { createEngine } from './engine/index.ts';
 import { imageFolderDataset } from './image-folder/index.ts';
 import { mlpModel } from './mlp/index.ts';
 import { mnistDataset } from './mnist/index.ts';
+import { resnetModel } from './resnet/index.ts';
 import { spamAssassinDataset } from './spam-assassin/index.ts';
 import { syntheticImagesDataset } from './synthetic-images/index.ts';
 import { textBowModel } from './text-bow/index.ts';
@@ -36,6 +37,8 @@ const WORDS = ['the', 'plot', 'was', 'great', 'an', 'awful', 'boring', 'movie', 
 describeModelConformance(mlpModel, { options: { hidden: [8] }, shape: { inputShape: [4, 4, 1], numClasses: 3 } });
 describeModelConformance(mlpModel, { options: { hidden: [] } });
 describeModelConformance(cnnSmallModel, { options: { width: 2, dense: 8 }, shape: { inputShape: [8, 8, 1], numClasses: 4 } });
+describeModelConformance(resnetModel, { title: 'resnet-18 (width 2)', options: { variant: 'resnet-18', width: 2 }, shape: { inputShape: [8, 8, 3], numClasses: 3 } });
+describeModelConformance(resnetModel, { title: 'resnet-9 (width 2)', options: { variant: 'resnet-9', width: 2 }, shape: { inputShape: [8, 8, 3], numClasses: 3 } });
 describeModelConformance(textBowModel, { options: { dimension: 32, hidden: [8], ngrams: 2 }, shape: { inputShape: [32], numClasses: 2 } });
 describeModelConformance(transformersEncoderModel, {
   title: 'transformers-encoder on a tiny local ONNX encoder',

@@ -6,6 +6,8 @@ export { mlpModel } from './mlp/index.ts';
 export type { MlpOptions } from './mlp/index.ts';
 export { cnnSmallModel } from './cnn-small/index.ts';
 export type { CnnSmallOptions } from './cnn-small/index.ts';
+export { resnetModel } from './resnet/index.ts';
+export type { ResnetOptions } from './resnet/index.ts';
 export { mnistDataset } from './mnist/index.ts';
 export type { MnistOptions } from './mnist/index.ts';
 export { syntheticImagesDataset } from './synthetic-images/index.ts';

@@ -7,6 +7,7 @@ import { cnnSmallModel } from './cnn-small/index.ts';
 import { imageFolderDataset } from './image-folder/index.ts';
 import { mlpModel } from './mlp/index.ts';
 import { mnistDataset } from './mnist/index.ts';
+import { resnetModel } from './resnet/index.ts';
 import { syntheticImagesDataset } from './synthetic-images/index.ts';
 import { spamAssassinDataset } from './spam-assassin/index.ts';
 import { textBowModel } from './text-bow/index.ts';
@@ -16,12 +17,12 @@ import { transformersEncoderModel } from './transformers-encoder/index.ts';
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 /**
- * `core/mlp`, `core/cnn-small`, `core/text-bow`, `core/transformers-encoder`, `core/mnist`,
+ * `core/mlp`, `core/cnn-small`, `core/resnet`, `core/text-bow`, `core/transformers-encoder`, `core/mnist`,
  * `core/synthetic-images`, `core/spam-assassin`, `core/text-file`, `core/cifar10`, `core/cifar100`,
  * `core/image-folder`.
  */
 export const modelsPlugin = definePlugin({
   meta: { name: '@unlearn-bench/models', version, namespace: 'core', apiVersion: API_VERSION },
-  models: [mlpModel, cnnSmallModel, textBowModel, transformersEncoderModel],
+  models: [mlpModel, cnnSmallModel, resnetModel, textBowModel, transformersEncoderModel],
   datasets: [mnistDataset, syntheticImagesDataset, spamAssassinDataset, textFileDataset, cifar10Dataset, cifar100Dataset, imageFolderDataset],
 });

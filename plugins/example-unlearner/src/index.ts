@@ -127,8 +127,9 @@ const salun = defineUnlearner<SalunOptions>({
             ctx.meter.spend(forgetRows.length + retainRows.length);
             tf.tidy(() => {
               const { grads } = tf.variableGrads(() => {
-                const forgetLoss = crossEntropy(student.logits(inputsTensor(relabelled, forgetRows)), labelsTensor(relabelled, forgetRows));
-                const retainLoss = crossEntropy(student.logits(inputsTensor(retain, retainRows)), labelsTensor(retain, retainRows));
+                // Training mode, as the authors' loop after model.train(): batch-norm models use batch statistics.
+                const forgetLoss = crossEntropy(student.logits(inputsTensor(relabelled, forgetRows), { training: true }), labelsTensor(relabelled, forgetRows));
+                const retainLoss = crossEntropy(student.logits(inputsTensor(retain, retainRows), { training: true }), labelsTensor(retain, retainRows));
                 return tf.add(forgetLoss, tf.mul(retainLoss, options.alpha)) as tf.Scalar;
               }, variables);
               variables.forEach((v, i) => v.assign(tf.sub(v, tf.mul(tf.mul(grads[v.name], masks[i]), learningRate))));

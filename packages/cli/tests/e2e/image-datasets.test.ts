@@ -94,6 +94,32 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
     expect(value(records, 'none', 'gus')).not.toBe(value(cifar, 'none', 'gus'));
   });
 
+  it('runs a residual network with batch norm (core/resnet) on the same files: retrain, GD, EU-k, GUS', async () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'cifar.json'), 'utf8')) as object;
+    const resnet = join(root, 'cifar-resnet.json');
+    writeFileSync(
+      resnet,
+      JSON.stringify({
+        ...manifest,
+        name: 'cifar-resnet-e2e',
+        model: { use: 'core/resnet', options: { variant: 'resnet-9', width: 4 } },
+        training: { epochs: 4, batchSize: 16, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4 },
+        // EU-k with k = 2 re-initialises res3 and fc: batch-norm statistics are reset with the layer.
+        unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }, { use: 'core/eu-k', options: { k: 2 } }],
+        metrics: [{ use: 'core/accuracy' }, { use: 'core/gus' }, { use: 'core/param-distance' }],
+      }),
+    );
+    const out = tempDir();
+    const run = await runInProcess(['run', resnet, '--out', out, '--workers', '1', '--quiet', '--no-report']);
+    expect(run.code, run.stderr).toBe(0);
+    const records = readJsonl<ResultRecord>(join(out, 'results.jsonl'));
+    // Evaluation mode (running statistics) well above chance (0.1) for the trained models.
+    for (const unlearner of ['none', 'retrain', 'gd']) expect(value(records, unlearner, 'accuracy')).toBeGreaterThan(0.5);
+    for (const unlearner of ['none', 'retrain', 'gd', 'eu-k']) expect(Number.isFinite(value(records, unlearner, 'gus'))).toBe(true);
+    expect(value(records, 'retrain', 'param-distance')).toBe(0);
+    expect(value(records, 'none', 'param-distance')).toBeGreaterThan(0);
+  });
+
   it('runs an ImageFolder of PNGs and decodes it once: a second run reads the cache', async () => {
     const rng = createRng(6);
     for (const [label, name] of ['reds', 'blues'].entries()) {

@@ -15,7 +15,7 @@
  * its own variables) instead of calling `logits`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ClassifierModel } from '../model.ts';
+import type { ClassifierModel, LogitsOptions } from '../model.ts';
 import type { ModelFactory } from '../plugin/types.ts';
 
 /** Counts examples through forward + backward passes of the models it hands out. */
@@ -130,8 +130,8 @@ class Counter implements ComputeCounter {
     if (this.targets.has(model)) return model;
     const id = ++modelIds;
     const bound = new Map<PropertyKey, unknown>();
-    const logits = (inputs: tf.Tensor): tf.Tensor2D => {
-      const output = model.logits(inputs);
+    const logits = (inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D => {
+      const output = model.logits(inputs, options);
       const frame = frames.at(-1);
       if (frame) frame.calls.push({ counter: this, model: id, input: inputs.id, output: output.id, batch: inputs.shape[0] ?? 1 });
       return output;

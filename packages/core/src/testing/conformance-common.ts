@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { exampleSize, type Examples } from '../data.ts';
 import type { ManifestIssue } from '../errors.ts';
-import { CAPABILITIES, type Capability, type ClassifierModel, type ModelLayer } from '../model.ts';
+import { CAPABILITIES, type Capability, type ClassifierModel, type LogitsOptions, type ModelLayer } from '../model.ts';
 import { formatAjvErrors, getOrCreateValidator } from '../plugin/ajv.ts';
 import type { ContributionBase, ModelDefinition, ModelFactory, ModelShape, TrainingRecipe } from '../plugin/types.ts';
 import { createTestContext, linearModel, mlpTestModel } from './index.ts';
@@ -249,8 +249,12 @@ export class RestrictedModel implements ClassifierModel {
     return this.inner.numClasses;
   }
 
-  logits(inputs: tf.Tensor): tf.Tensor2D {
-    return this.inner.logits(inputs);
+  logits(inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D {
+    return this.inner.logits(inputs, options);
+  }
+
+  buffers(): readonly tf.Variable[] {
+    return this.inner.buffers?.() ?? [];
   }
 
   parameters(): readonly tf.Variable[] {

@@ -149,6 +149,33 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
           },
         },
         {
+          name: 'training-mode logits update buffers (batch-norm statistics) and evaluation-mode logits do not',
+          run() {
+            withModel(1, (model) => {
+              const inputs = sampleInputs(shape, 4);
+              try {
+                const before = model.getWeights();
+                const evaluated = model.logits(inputs);
+                evaluated.dispose();
+                ensure(sameValue(model.getWeights(), before), 'logits() in evaluation mode changed the model state');
+                const live = liveTensors();
+                const trained = model.logits(inputs, { training: true });
+                const created = liveTensors() - live;
+                const values = trained.dataSync().slice();
+                trained.dispose();
+                ensure(created === 1, `logits(x, { training: true }) left ${created} new tensors alive; it must return one tensor and dispose the rest`);
+                ensure(values.every(Number.isFinite), 'training-mode logits are not all finite');
+                const after = model.getWeights();
+                const count = model.parameters().length;
+                ensure(sameValue(after.slice(0, count), before.slice(0, count)), 'logits(x, { training: true }) changed trainable parameters');
+                if ((model.buffers?.() ?? []).length > 0) ensure(!sameValue(after, before), 'logits(x, { training: true }) left every buffer unchanged; training mode must update running statistics');
+              } finally {
+                inputs.dispose();
+              }
+            });
+          },
+        },
+        {
           name: "supports 'parameters': variables in getWeights() order, each with a finite gradient",
           skip: declared.has('parameters') ? undefined : "does not declare 'parameters'",
           run() {
@@ -156,10 +183,18 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
               const parameters = model.parameters();
               ensure(parameters.length > 0, "parameters() is empty although the model declares 'parameters'");
               const weights = model.getWeights();
-              ensure(weights.length === parameters.length, `getWeights() has ${weights.length} arrays for ${parameters.length} parameters`);
+              const buffers = model.buffers?.() ?? [];
+              ensure(
+                weights.length === parameters.length + buffers.length,
+                `getWeights() has ${weights.length} arrays for ${parameters.length} parameters and ${buffers.length} buffers`,
+              );
               parameters.forEach((v, i) => {
                 ensure(v instanceof tf.Variable, `parameters()[${i}] is not a tf.Variable`);
                 ensure(weights[i].length === v.size, `getWeights()[${i}] has ${weights[i].length} values, parameters()[${i}] has ${v.size}`);
+              });
+              buffers.forEach((v, i) => {
+                ensure(!parameters.includes(v), `buffers()[${i}] (${v.name}) is also a parameter; buffers are state that optimizers do not update`);
+                ensure(weights[parameters.length + i].length === v.size, `getWeights()[${parameters.length + i}] has ${weights[parameters.length + i].length} values, buffers()[${i}] has ${v.size}`);
               });
               const grads = tf.tidy(() => {
                 const inputs = sampleInputs(shape, 3);

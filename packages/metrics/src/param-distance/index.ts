@@ -1,15 +1,17 @@
 /**
  * Distance in parameter space from a model to the cell's retrained and poisoned models, ℓ1 and ℓ2
- * over all parameters. Pawelczyk et al. (ICLR 2025) explain part of the unlearning failure by
+ * over all trainable parameters (batch-norm running statistics and other buffers are state, not
+ * parameters, and are left out, as PyTorch's `model.parameters()` leaves them out). Pawelczyk et al. (ICLR 2025) explain part of the unlearning failure by
  * poisons moving the parameters further than clean points: an unlearner that stays near the
  * poisoned model has not travelled the distance to a retrained one.
  */
 import { defineMetric, type ClassifierModel } from '@unlearn-bench/core';
 
-/** ℓ1 and ℓ2 distances between two models' parameter vectors. */
+/** ℓ1 and ℓ2 distances between two models' trainable parameter vectors (buffers left out). */
 export function parameterDistance(a: ClassifierModel, b: ClassifierModel): { l1: number; l2: number } {
-  const wa = a.getWeights();
-  const wb = b.getWeights();
+  // getWeights() lists the parameters first, then any buffers.
+  const wa = a.getWeights().slice(0, a.parameters().length);
+  const wb = b.getWeights().slice(0, b.parameters().length);
   if (wa.length !== wb.length || wa.some((w, i) => w.length !== wb[i].length)) {
     throw new Error('the models have different parameter shapes');
   }
