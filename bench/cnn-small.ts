@@ -2,7 +2,7 @@
  * The canonical benchmark of ../../shared/BENCHMARK.md (see bench/README.md):
  *
  *   npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all]
- *                    [--workload cnn-small,mlp,quickstart] [--steps 30] [--epochs 3] [--out FILE]
+ *                    [--workload cnn-small,mlp,quickstart,resnet] [--steps 30] [--epochs 3] [--out FILE]
  *                    [--no-quickstart] [--quickstart-only] [--compare-torch] [--repeat N]
  *
  * cnn-small, batch 128, SGD (lr 0.01, momentum 0.9), float32, standard-normal inputs and uniform
@@ -10,7 +10,8 @@
  * trainSgd), inference (model.logits) and whole-batch input gradients (the project's
  * inputGradients, as GUS uses them). Then the mlp 784-512-512-10 at batch 64 over 12,800 examples
  * (one warm-up epoch, `--epochs` timed ones), and the seconds of one full quickstart cell group
- * (one seed: train poisoned + retrain + unlearners + metrics). One JSON line each, with GFLOP/s
+ * (one seed: train poisoned + retrain + unlearners + metrics), and core/resnet's resnet-18 on
+ * 32×32×3 at batch 128, width 16 (10 timed steps) and 64 (3), training and inference. One JSON line each, with GFLOP/s
  * next to images/s (FLOPs counted as bench/README.md says).
  *
  * `--compare-torch` runs bench/pytorch_anchor.py (the same workloads in PyTorch, same threads)
@@ -43,7 +44,7 @@ import {
   type ProgressEvent,
   silentLogger,
 } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine, mlpModel, type BackendChoice } from '@unlearn-bench/models';
+import { cnnSmallModel, createEngine, mlpModel, resnetModel, type BackendChoice } from '@unlearn-bench/models';
 import { tryWebgpu } from '../packages/models/src/engine/webgpu.ts';
 
 const BATCH = 128;
@@ -52,7 +53,13 @@ const WARMUP = 3;
 const MLP_BATCH = 64;
 const MLP_EXAMPLES = 12_800;
 const MLP_HIDDEN = [512, 512];
-const WORKLOADS = ['cnn-small', 'mlp', 'quickstart'] as const;
+const WORKLOADS = ['cnn-small', 'mlp', 'quickstart', 'resnet'] as const;
+/**
+ * resnet-18 widths of the resnet workload (64: the study's network; 16: a CPU-sized one), their
+ * timed steps and batch. Width 64 at batch 128 needs more than the wasm engine's 4 GB heap for its
+ * activations (it fails with "memory access out of bounds"), so it runs at batch 32 there.
+ */
+const RESNET_WIDTHS: readonly [width: number, steps: number, batch: number][] = [[16, 10, 128], [64, 3, 32]];
 type Workload = (typeof WORKLOADS)[number];
 const SHAPES: Record<string, [number, number, number]> = { '32x32x3': [32, 32, 3], '28x28x1': [28, 28, 1] };
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow', 'webgpu'];
@@ -124,7 +131,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--torch-python') args.torchPython = value();
     else if (flag === '--help' || flag === '-h') {
       console.log(
-        'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart] ' +
+        'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart,resnet] ' +
           '[--steps N≥30] [--epochs N] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only] [--compare-torch [--torch-python PATH]] [--repeat N]',
       );
       process.exit(0);
@@ -234,6 +241,22 @@ function mlpMacs(): Macs {
   return macsOf(widths.slice(1).map((units, i) => widths[i] * units));
 }
 
+/**
+ * resnet-18 (core/resnet) at `width` on 32×32×C: every convolution's kernel volume × output pixels,
+ * from the model's own layer specs (stem and layer1 at 32×32, layer2 16×16, layer3 8×8, layer4 4×4), then fc.
+ */
+function resnet18Macs(model: ClassifierModel, [h, w]: readonly number[]): Macs {
+  const side = (layer: string): number => {
+    const stage = /^layer(\d)/.exec(layer);
+    const down = stage ? Number(stage[1]) - 1 : 0;
+    return Math.ceil(h / 2 ** down) * Math.ceil(w / 2 ** down);
+  };
+  const layers = model.layers().flatMap((layer) =>
+    layer.parameters.filter((p) => p.name.endsWith('kernel')).map((p) => (p.shape.length === 4 ? side(layer.name) * p.size : p.size)),
+  );
+  return macsOf(layers);
+}
+
 /** GFLOP/s at `perSecond` examples a second of `macs` multiply-adds each (1 MAC = 2 FLOP). */
 const gflops = (perSecond: number, macs: number): number => round((perSecond * 2 * macs) / 1e9, 1);
 
@@ -246,12 +269,12 @@ interface TrainResult {
 function benchTrain(model: ClassifierModel, batch: Examples, steps: number): TrainResult {
   const events: ProgressEvent[] = [];
   const logger: Logger = { info: () => {}, warn: () => {}, debug: () => {}, progress: (e) => events.push(e) };
-  const recipe = { batchSize: BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
+  const recipe = { batchSize: batch.count, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
   trainSgd(model, batch, { ...recipe, epochs: WARMUP, rng: createRng(3), meter: createBudgetMeter() });
   trainSgd(model, batch, { ...recipe, epochs: steps, rng: createRng(4), meter: createBudgetMeter(), logger });
   if (events.length !== steps) throw new Error(`expected ${steps} progress events from trainSgd, got ${events.length}`);
-  // One epoch is one step here: its examples/s is BATCH over that step's time.
-  return { rate: rate(events.map((e) => (BATCH / (e.examplesPerSecond ?? Number.NaN)) * 1000)), losses: events.map((e) => e.loss ?? Number.NaN) };
+  // One epoch is one step here: its examples/s is the batch over that step's time.
+  return { rate: rate(events.map((e) => (batch.count / (e.examplesPerSecond ?? Number.NaN)) * 1000), batch.count), losses: events.map((e) => e.loss ?? Number.NaN) };
 }
 
 function benchInference(model: ClassifierModel, batch: Examples, steps: number): Rate {
@@ -262,7 +285,7 @@ function benchInference(model: ClassifierModel, batch: Examples, steps: number):
       logits.dataSync();
       logits.dispose();
     });
-    return rate(times);
+    return rate(times, batch.count);
   } finally {
     x.dispose();
   }
@@ -391,6 +414,40 @@ async function runShape(args: Args, engine: Running, name: string): Promise<Reco
   } finally {
     model.dispose();
   }
+}
+
+/** The resnet workload: resnet-18 training (trainSgd, batch 128, batch norm in training mode) and inference, 32×32×3. */
+async function runResnet(args: Args, engine: Running): Promise<Record<string, unknown>[]> {
+  const shape = SHAPES['32x32x3'];
+  const out: Record<string, unknown>[] = [];
+  for (const [width, steps, size] of RESNET_WIDTHS) {
+    const model = resnetModel.create({ variant: 'resnet-18', width }, { inputShape: shape, numClasses: 10 }, benchContext()).build(createRng(1));
+    const batch = randomBatch(shape, size, 7);
+    try {
+      const macs = resnet18Macs(model, shape);
+      const infer = benchInference(model, batch, Math.min(args.steps, steps));
+      const train = benchTrain(model, batch, Math.min(args.steps, steps));
+      out.push({
+        workload: 'resnet',
+        model: `resnet-18 width ${width}`,
+        shape: '32x32x3',
+        backend: engine.backend,
+        threads: engine.threads,
+        batch: size,
+        steps: Math.min(args.steps, steps),
+        parameters: model.parameters().reduce((n, v) => n + v.size, 0),
+        forward_mflop_per_img: round((2 * macs.forward) / 1e6, 1),
+        train_img_s: round(train.rate.median, 1),
+        infer_img_s: round(infer.median, 1),
+        train_gflop_s: gflops(train.rate.median, macs.train),
+        infer_gflop_s: gflops(infer.median, macs.forward),
+        loadavg_1m: round(loadavg()[0], 2),
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
 }
 
 function buildMlp(shape: readonly number[], seed: number): ClassifierModel {
@@ -530,6 +587,7 @@ async function main(): Promise<void> {
       for (const name of args.shapes) mine.push(await runShape(args, engine, name));
     }
     if (args.workloads.has('mlp')) mine.push(await runMlp(args, engine));
+    if (args.workloads.has('resnet')) mine.push(...(await runResnet(args, engine)));
     for (const record of mine) emit({ ...record, round: pass });
     ours.push(...mine);
     if (args.workloads.has('quickstart') && engine.backend !== 'webgpu') {

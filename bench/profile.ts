@@ -5,6 +5,7 @@
  *
  *   node --conditions=@unlearn-bench/source --import tsx bench/profile.ts [--model cnn-small|mlp]
  *        [--shape 32x32x3|28x28x1] [--batch 128] [--steps 10] [--threads 1]
+ *        (or --model resnet-18 [--width 16]: core/resnet's resnet-18)
  *
  * With the native kernels built, wasm runs 1 thread and `--threads` sizes the native pool (engine/index.ts).
  *
@@ -12,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { createBudgetMeter, createExamples, createRng, inputGradients, silentLogger, trainSgd, type PluginContext } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine, mlpModel } from '@unlearn-bench/models';
+import { cnnSmallModel, createEngine, mlpModel, resnetModel } from '@unlearn-bench/models';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -66,7 +67,9 @@ const modelShape = { inputShape: shape, numClasses: 10 };
 const model =
   modelName === 'mlp'
     ? mlpModel.create({ hidden: [512, 512] }, modelShape, benchContext()).build(createRng(1))
-    : cnnSmallModel.create({ width: 32, dense: 128 }, modelShape, benchContext()).build(createRng(1));
+    : modelName === 'resnet-18'
+      ? resnetModel.create({ variant: 'resnet-18', width: Number(option('width', '16')) }, modelShape, benchContext()).build(createRng(1))
+      : cnnSmallModel.create({ width: 32, dense: 128 }, modelShape, benchContext()).build(createRng(1));
 const recipe = { batchSize, learningRate: 0.01, momentum: 0.9, weightDecay: 0, rng: createRng(3) };
 
 function report(title: string, run: () => void): void {

@@ -237,6 +237,21 @@ export function batchNormSpecs(name: string, channels: number): { parameters: Pa
 }
 
 /**
+ * Per-channel mean and biased variance of `x` over its n = batch·height·width positions, as
+ * (1/n)·1ᵀX products of the [n, C] view: a matrix product (and its gradient) runs on the engine's
+ * BLAS kernel, where tf.moments' reduction over the leading axes transposed x first. The variance
+ * is of the centred values, as tf.moments computes it.
+ */
+function channelMoments(x: tf.Tensor4D, n: number): { mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  const channels = x.shape[3];
+  const flat = tf.reshape(x, [n, channels]) as tf.Tensor2D;
+  const average = tf.fill([1, n], 1 / n) as tf.Tensor2D;
+  const mean = tf.reshape(tf.matMul(average, flat), [channels]) as tf.Tensor1D;
+  const variance = tf.reshape(tf.matMul(average, tf.square(tf.sub(flat, mean))), [channels]) as tf.Tensor1D;
+  return { mean, variance };
+}
+
+/**
  * Batch normalisation of `x` `[batch, height, width, channels]` per channel, as PyTorch's
  * `nn.BatchNorm2d`. Training mode normalises with the batch's mean and biased variance, through
  * which gradients flow, and moves the running statistics towards the batch's (momentum 0.1, the
@@ -244,12 +259,19 @@ export function batchNormSpecs(name: string, channels: number): { parameters: Pa
  * running statistics and changes nothing.
  */
 export function batchNorm(x: tf.Tensor4D, [gamma, beta]: readonly tf.Variable[], [runningMean, runningVariance]: readonly tf.Variable[], training: boolean): tf.Tensor4D {
-  if (!training) return tf.batchNorm4d(x, runningMean as tf.Tensor1D, runningVariance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, BATCH_NORM_EPSILON);
-  const { mean, variance } = tf.moments(x, [0, 1, 2]);
+  // y = x·a + b with a = γ/√(σ² + ε) and b = β − μ·a per channel: two broadcast ops whose gradients
+  // are reductions. (tf.batchNorm's gradient tiles [C] vectors to x's shape, which took over half
+  // of a ResNet training step on wasm.)
+  const affine = (mean: tf.Tensor, variance: tf.Tensor): tf.Tensor4D => {
+    const a = tf.mul(gamma, tf.rsqrt(tf.add(variance, BATCH_NORM_EPSILON)));
+    return tf.add(tf.mul(x, a), tf.sub(beta, tf.mul(mean, a))) as tf.Tensor4D;
+  };
+  if (!training) return affine(runningMean, runningVariance);
   const n = x.shape[0] * x.shape[1] * x.shape[2];
+  const { mean, variance } = channelMoments(x, n);
   const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
   // Buffers are not on the loss's path: assigning them records nothing the gradient uses.
   runningMean.assign(tf.add(tf.mul(runningMean, 1 - BATCH_NORM_MOMENTUM), tf.mul(mean, BATCH_NORM_MOMENTUM)));
   runningVariance.assign(tf.add(tf.mul(runningVariance, 1 - BATCH_NORM_MOMENTUM), tf.mul(unbiased, BATCH_NORM_MOMENTUM)));
-  return tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta as tf.Tensor1D, gamma as tf.Tensor1D, BATCH_NORM_EPSILON);
+  return affine(mean, variance);
 }
