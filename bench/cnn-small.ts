@@ -521,7 +521,11 @@ function torchPython(explicit?: string): string | undefined {
 
 /** Runs bench/pytorch_anchor.py on the same workloads and threads; its JSON lines. */
 function runTorch(python: string, args: Args, threads: number): Record<string, unknown>[] {
-  const workloads = [...(args.workloads.has('cnn-small') ? args.shapes.map((s) => `cnn-small:${s}`) : []), ...(args.workloads.has('mlp') ? ['mlp'] : [])];
+  const workloads = [
+    ...(args.workloads.has('cnn-small') ? args.shapes.map((s) => `cnn-small:${s}`) : []),
+    ...(args.workloads.has('mlp') ? ['mlp'] : []),
+    ...(args.workloads.has('resnet') ? RESNET_WIDTHS.map(([width, steps, batch]) => `resnet:${width}:${steps}:${batch}`) : []),
+  ];
   if (workloads.length === 0) return [];
   const env = { ...process.env };
   if (!env.LD_LIBRARY_PATH && existsSync(OPENBLAS_OPENMP)) env.LD_LIBRARY_PATH = OPENBLAS_OPENMP;
@@ -541,12 +545,13 @@ function runTorch(python: string, args: Args, threads: number): Record<string, u
 const COMPARED: Record<string, readonly string[]> = {
   'cnn-small': ['train_img_s', 'infer_img_s', 'input_grad_img_s'],
   mlp: ['train_ex_s', 'input_grad_ex_s'],
+  resnet: ['train_img_s', 'infer_img_s'],
 };
 
 /** Ratios ours / PyTorch of the medians over the rounds, one line per workload and figure. */
 function comparisons(ours: readonly Record<string, unknown>[], torch: readonly Record<string, unknown>[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  const key = (r: Record<string, unknown>): string => `${String(r.workload)} ${String(r.shape)}`;
+  const key = (r: Record<string, unknown>): string => `${String(r.workload)} ${String(r.shape)}${r.model === undefined ? '' : ` ${String(r.model)}`}`;
   for (const name of new Set(ours.filter((r) => String(r.workload) in COMPARED).map(key))) {
     const mine = ours.filter((r) => key(r) === name);
     const theirs = torch.filter((r) => key(r) === name);

@@ -2,7 +2,7 @@
 """The speed anchor of shared/BENCHMARK.md: the workloads of bench/cnn-small.ts, in PyTorch.
 
     /usr/bin/python3 bench/pytorch_anchor.py [--threads 2] [--steps 30] [--epochs 3]
-                                             [--workload cnn-small:32x32x3,cnn-small:28x28x1,mlp]
+                                             [--workload cnn-small:32x32x3,cnn-small:28x28x1,mlp,resnet:16:10:128]
 
 Prints one JSON line per workload with the same fields as bench/cnn-small.ts ("framework":
 "pytorch"), and which BLAS library the process loaded (Debian's python3-torch links libblas.so.3,
@@ -48,6 +48,65 @@ def cnn_small(channels, height, width):
 
 def mlp():
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+
+
+class BasicBlock(nn.Module):
+    """The CIFAR ResNet-18's block (kuangliu/pytorch-cifar), as core/resnet builds it."""
+
+    def __init__(self, inputs, outputs, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inputs != outputs:
+            self.shortcut = nn.Sequential(nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs))
+
+    def forward(self, x):
+        h = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(h)) + self.shortcut(x))
+
+
+def resnet18(width, classes=10):
+    layers = [nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+    inputs = width
+    for stage, factor in enumerate([1, 2, 4, 8]):
+        outputs = factor * width
+        layers += [BasicBlock(inputs, outputs, 1 if stage == 0 else 2), BasicBlock(outputs, outputs, 1)]
+        inputs = outputs
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(inputs, classes)]
+    return nn.Sequential(*layers)
+
+
+def run_resnet(width, steps, batch):
+    """resnet-18 on 32x32x3 at `width`: training (train mode, SGD as above) and inference (eval mode)."""
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(batch, 3, 32, 32, generator=gen)
+    y = torch.randint(0, 10, (batch,), generator=gen)
+    torch.manual_seed(1)
+    model = resnet18(width)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+    def train():
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+
+    def infer():
+        model.eval()
+        with torch.no_grad():
+            model(x).numpy()
+
+    infer_rate = rate(batch, timed(steps, infer))
+    train_rate = rate(batch, timed(steps, train))
+    return {
+        "workload": "resnet", "model": f"resnet-18 width {width}", "shape": "32x32x3", "batch": batch, "steps": steps,
+        "train_img_s": round(train_rate["median"], 1), "infer_img_s": round(infer_rate["median"], 1),
+    }
 
 
 def timed(steps, fn):
@@ -175,7 +234,11 @@ def main():
     }
     for item in args.workload.split(","):
         name, _, shape = item.partition(":")
-        record = run_cnn(shape, args.steps) if name == "cnn-small" else run_mlp(args.epochs) if name == "mlp" else None
+        if name == "resnet":
+            width, steps, batch = (int(v) for v in shape.split(":"))
+            record = run_resnet(width, steps, batch)
+        else:
+            record = run_cnn(shape, args.steps) if name == "cnn-small" else run_mlp(args.epochs) if name == "mlp" else None
         if record is None:
             raise SystemExit(f"pytorch_anchor: unknown workload {item!r}")
         print(json.dumps({**record, **common, "loadavg_1m": round(os.getloadavg()[0], 2)}), flush=True)
