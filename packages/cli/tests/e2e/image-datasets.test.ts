@@ -102,8 +102,11 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
       JSON.stringify({
         ...manifest,
         name: 'cifar-resnet-e2e',
-        model: { use: 'core/resnet', options: { variant: 'resnet-9', width: 4 } },
-        training: { epochs: 4, batchSize: 16, learningRate: 0.01, momentum: 0.9, weightDecay: 5e-4 },
+        // At width 4 and lr 0.01 the test accuracy jumped between 0.4 and 1.0 from one epoch to the
+        // next (so the result hung on float rounding: 0.5 with the native kernels); width 8 at lr
+        // 0.001 reaches 0.9-1.0 by epoch 2 on seeds 1-3 and stays there, on native and wasm kernels.
+        model: { use: 'core/resnet', options: { variant: 'resnet-9', width: 8 } },
+        training: { epochs: 4, batchSize: 16, learningRate: 0.001, momentum: 0.9, weightDecay: 5e-4 },
         // EU-k with k = 2 re-initialises res3 and fc: batch-norm statistics are reset with the layer.
         unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }, { use: 'core/gd' }, { use: 'core/eu-k', options: { k: 2 } }],
         metrics: [{ use: 'core/accuracy' }, { use: 'core/gus' }, { use: 'core/param-distance' }],
@@ -114,7 +117,8 @@ describe('image datasets (core/cifar10, core/image-folder) end to end', () => {
     expect(run.code, run.stderr).toBe(0);
     const records = readJsonl<ResultRecord>(join(out, 'results.jsonl'));
     // Evaluation mode (running statistics) well above chance (0.1) for the trained models.
-    for (const unlearner of ['none', 'retrain', 'gd']) expect(value(records, unlearner, 'accuracy')).toBeGreaterThan(0.5);
+    // Measured: 1.0 for all three on native kernels; 1.0, 1.0, 0.91 on wasm.
+    for (const unlearner of ['none', 'retrain', 'gd']) expect(value(records, unlearner, 'accuracy')).toBeGreaterThan(0.7);
     for (const unlearner of ['none', 'retrain', 'gd', 'eu-k']) expect(Number.isFinite(value(records, unlearner, 'gus'))).toBe(true);
     expect(value(records, 'retrain', 'param-distance')).toBe(0);
     expect(value(records, 'none', 'param-distance')).toBeGreaterThan(0);
