@@ -3,7 +3,7 @@
  * null by default, meaning "use the experiment's training recipe". A method whose authors use other
  * values gives those as its own defaults (with a citation) instead of null.
  */
-import { experimentSchema, type LearningRateSchedule, type OptimizerName, type TrainingRecipe } from '@unlearn-bench/core';
+import { experimentSchema, type AugmentRecipe, type LearningRateSchedule, type OptimizerName, type TrainingRecipe } from '@unlearn-bench/core';
 
 /**
  * The recipe fields a method may override, each null to use the training recipe's. The optimizer
@@ -31,6 +31,11 @@ export interface RecipeOverrides {
   readonly eps?: number | null;
   /** Learning-rate schedule of the method's run; null uses the training recipe's. @default null */
   readonly schedule?: LearningRateSchedule | null;
+  /**
+   * Augmentation of the method's training runs (crop, flip); `{}` turns the recipe's off; null uses
+   * the training recipe's. @default null
+   */
+  readonly augment?: AugmentRecipe | null;
 }
 
 type TrainingSchema = { properties: { training: { properties: Record<string, Record<string, unknown>> } } };
@@ -56,6 +61,7 @@ export const RECIPE_OVERRIDE_PROPERTIES = {
   betas: nullable('betas', 'Adam’s (β₁, β₂); null uses the training recipe’s.'),
   eps: nullable('eps', 'Adam’s ε; null uses the training recipe’s.'),
   schedule: nullable('schedule', 'Learning-rate schedule of this method’s run (as the manifest’s training.schedule; epochs are passes over the set the method trains on); null uses the training recipe’s.'),
+  augment: nullable('augment', 'Augmentation of this method’s training runs (as the manifest’s training.augment: crop, flip); {} turns the recipe’s augmentation off; null uses the training recipe’s.'),
 } as const;
 
 /**
@@ -82,7 +88,7 @@ export function applyOverrides(training: TrainingRecipe, overrides: Partial<Reci
     momentum: overrides.momentum ?? training.momentum,
     weightDecay: overrides.weightDecay ?? training.weightDecay,
   };
-  for (const key of ['optimizer', 'nesterov', 'decoupledWeightDecay', 'betas', 'eps', 'schedule'] as const) {
+  for (const key of ['optimizer', 'nesterov', 'decoupledWeightDecay', 'betas', 'eps', 'schedule', 'augment'] as const) {
     if (overrides[key] != null) out[key] = overrides[key];
   }
   return out as unknown as TrainingRecipe;

@@ -57,6 +57,24 @@ describe('core/gd', () => {
     model.dispose();
     expect(tf.memory().numTensors).toBe(before);
   });
+
+  it('trains with the recipe\'s augmentation unless its augment option overrides it ({} turns it off)', () => {
+    // The blobs as 2×4 one-channel images, so crop and flip apply.
+    const images = { ...data.train, inputShape: [2, 4, 1] };
+    const imageFactory = linearModel.create({}, { inputShape: [2, 4, 1], numClasses: 4 }, createTestContext(1));
+    const start = imageFactory.build(createRng(2));
+    const augmented: TrainingRecipe = { ...training, augment: { crop: 1, flip: true } };
+    const run = (recipe: TrainingRecipe, augment: TrainingRecipe['augment'] | null) =>
+      gdUnlearner.create({ learningRate: null, batchSize: null, momentum: null, augment }, createTestContext(4, 200)).unlearn({ model: start, forget: images, retain: images, training: recipe, models: imageFactory }) as ClassifierModel;
+    const plain = run(training, null);
+    const inherited = run(augmented, null);
+    const off = run(augmented, {});
+    const onlyHere = run(training, { crop: 1, flip: true });
+    expect(sameWeights(off, plain)).toBe(true);
+    expect(sameWeights(inherited, plain)).toBe(false);
+    expect(sameWeights(onlyHere, inherited)).toBe(true);
+    for (const model of [start, plain, inherited, off, onlyHere]) model.dispose();
+  });
 });
 
 describe('core/none', () => {
@@ -95,7 +113,4 @@ describe('core/retrain-replica', () => {
   });
 });
 
-describeUnlearnerConformance(noneUnlearner);
-describeUnlearnerConformance(retrainUnlearner);
-describeUnlearnerConformance(retrainReplicaUnlearner);
 describeUnlearnerConformance(gdUnlearner);

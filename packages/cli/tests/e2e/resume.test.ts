@@ -32,7 +32,7 @@ describe('resume after SIGKILL', () => {
   it('completes with identical results and recomputes no finished cell', async () => {
     const reference = tempDir();
     const full = await runBin(['run', manifest, '--out', reference, '--backend', 'wasm', '--workers', '1']).done;
-    expect(full.code).toBe(0);
+    expect(full.code, full.stderr).toBe(0);
 
     const out = tempDir();
     let killed = false;
@@ -56,7 +56,7 @@ describe('resume after SIGKILL', () => {
     expect(new Set(readJsonl(out).map((r) => r.cell))).toEqual(new Set(finishedBefore));
 
     const second = await runBin(['run', manifest, '--out', out, '--backend', 'wasm', '--workers', '1']).done;
-    expect(second.code).toBe(0);
+    expect(second.code, second.stderr).toBe(0);
     expect(second.stdout).toContain('5 cell(s) computed, 5 skipped (finished earlier), 0 failed');
     expect(second.stderr).toContain('5 cell(s) already finished');
 
@@ -74,7 +74,7 @@ describe('resume after SIGKILL', () => {
     // Two worker processes give exactly the sequential results.
     const parallel = tempDir();
     const split = await runBin(['run', manifest, '--out', parallel, '--backend', 'wasm', '--workers', '2']).done;
-    expect(split.code).toBe(0);
+    expect(split.code, split.stderr).toBe(0);
     expect(split.stderr).toContain('2 unfinished seed × attack group(s) over 2 worker processes');
     expect(split.stdout).toContain('10 cell(s) computed, 0 skipped (finished earlier), 0 failed');
     expect(comparable(readJsonl(parallel))).toEqual(comparable(readJsonl(reference)));
