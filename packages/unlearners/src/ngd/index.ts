@@ -36,8 +36,9 @@ export const ngdUnlearner = defineUnlearner<NgdOptions>({
         if (!Number.isFinite(maxExamples)) throw new RangeError('core/ngd needs a finite budget');
         const copy = model.clone();
         const noiseRng = ctx.rng.fork('gradient-noise');
+        // Drawn with the ziggurat of core's RNG: tf.randomNormal took longer than the training step.
         const updateNoise = (variables: readonly tf.Variable[]): tf.NamedTensorMap =>
-          Object.fromEntries(variables.map((w) => [w.name, tf.randomNormal(w.shape, 0, options.sigma, 'float32', noiseRng.int(2 ** 31))]));
+          Object.fromEntries(variables.map((w) => [w.name, tf.tensor(noiseRng.fastNormalArray(w.size, options.sigma), w.shape, 'float32')]));
         trainSgd(copy, retain, {
           ...applyOverrides(training, options),
           epochs: Math.ceil(maxExamples / Math.max(1, retain.count)) + 1,
