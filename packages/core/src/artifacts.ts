@@ -40,12 +40,16 @@ export class Artifacts {
 
 /**
  * Gaussian poisoning record (PAPER.md): poison i is `baseInputs[i] + noise[i]` with label
- * `labels[i]`; `noise` was drawn from N(0, sigma² I). Rows are flat, `inputShape` per example.
+ * `labels[i]`; `noise` was drawn from N(0, sigma² I). Rows are flat, `inputShape` per example. For
+ * token models (`TokenInputs`) the noise is added to the token embeddings instead: `baseInputs` are
+ * the clean token rows and `noise` has `noiseShape` (`[maxLength, dim]`) per poison.
  */
 export interface GaussianNoiseRecord {
   readonly sigma: number;
   readonly count: number;
   readonly inputShape: readonly number[];
+  /** Shape of one poison's noise, where it differs from `inputShape` (token embeddings). @default inputShape */
+  readonly noiseShape?: readonly number[];
   readonly baseInputs: Float32Array;
   readonly noise: Float32Array;
   readonly labels: Int32Array;

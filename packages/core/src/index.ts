@@ -40,8 +40,8 @@ export type { Logger, ProgressEvent, TextSink } from './logger.ts';
 export { Artifacts, defineArtifact, GAUSSIAN_NOISE, BACKDOOR_TRIGGER, stampTrigger, TARGETED_POISON, LABEL_FLIP, TRIGGERED_TEST } from './artifacts.ts';
 export type { ArtifactKey, GaussianNoiseRecord, BackdoorTriggerRecord, TargetedPoisonRecord, LabelFlipRecord, TriggeredTestRecord } from './artifacts.ts';
 
-export { CAPABILITIES } from './model.ts';
-export type { Capability, ClassifierModel, LogitsOptions, ModelLayer } from './model.ts';
+export { CAPABILITIES, TOKEN_PADDING, tokenNoise, tokenRowSize } from './model.ts';
+export type { Capability, ClassifierModel, LogitsOptions, ModelLayer, TokenInputs } from './model.ts';
 
 export { API_VERSION, isSummaryMetric } from './plugin/types.ts';
 export type {

@@ -3,7 +3,7 @@
  * uses. Models hold their parameters as TF.js variables.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from './rng.ts';
+import { createRng, type Rng } from './rng.ts';
 
 /** What a model can do beyond predicting; contributions declare what they need in `requires`. */
 export type Capability = 'parameters' | 'input-gradients' | 'layers';
@@ -32,6 +32,49 @@ export interface LogitsOptions {
    * loss it differentiates; metrics, attacks and input gradients use evaluation mode.
    */
   readonly training?: boolean;
+  /**
+   * Token models only (`ClassifierModel.tokenInputs`): run on these token embeddings
+   * `[batch, ...embeddingShape]` instead of looking up the inputs' token ids, as Hugging Face's
+   * `inputs_embeds`; the inputs still give each text's length. Input gradients of token models are
+   * taken with respect to this tensor (see `embed`).
+   */
+  readonly embeddings?: tf.Tensor;
+}
+
+/**
+ * The input layout of models that read token ids (language models trained end to end, such as
+ * `core/gpt2`), and the continuous space in which their input gradients are taken and Gaussian
+ * poisons add noise: the token embeddings. One input row holds `maxLength` token ids (each text's
+ * tokens from position 0, then `TOKEN_PADDING`), followed by two values that describe Gaussian noise
+ * on the token embeddings of that example: a seed (0: none) and σ (see `tokenNoise`). A poison is
+ * thus a text plus its noise, and any model, clone or retraining that reads the row adds the same
+ * noise.
+ */
+export interface TokenInputs {
+  /** Token ids per row. */
+  readonly maxLength: number;
+  /** Token ids are integers in [0, vocabSize). */
+  readonly vocabSize: number;
+  /** Shape of one example's token embeddings, `[maxLength, dim]`. */
+  readonly embeddingShape: readonly number[];
+}
+
+/** The value of a token input row after the end of its text. */
+export const TOKEN_PADDING = -1;
+
+/** Values in one token input row: the ids, then the noise seed and σ. */
+export function tokenRowSize(maxLength: number): number {
+  return maxLength + 2;
+}
+
+/**
+ * The Gaussian noise ξ ~ N(0, σ²I) of `size` values that a token input row with this noise seed and
+ * σ adds to its token embeddings (row-major `[maxLength, dim]`): the seeded stream `createRng(seed)`.
+ * Seeds are positive integers below 2²⁴ (exact in a float32 row); σ is read as float32.
+ */
+export function tokenNoise(seed: number, sigma: number, size: number): Float32Array {
+  if (!Number.isInteger(seed) || seed < 1 || seed >= 2 ** 24) throw new RangeError(`token noise seed ${seed} must be an integer in 1..2^24-1`);
+  return createRng(seed).normalArray(size, Math.fround(sigma));
 }
 
 /** A classifier producing logits. The caller owns returned tensors. */
@@ -40,6 +83,14 @@ export interface ClassifierModel {
   readonly inputShape: readonly number[];
   readonly numClasses: number;
   readonly capabilities: ReadonlySet<Capability>;
+  /** Set by models whose inputs are token ids; their `input-gradients` are with respect to the token embeddings. */
+  readonly tokenInputs?: TokenInputs;
+  /**
+   * Token models only: the token embeddings of `inputs` `[batch, ...tokenInputs.embeddingShape]`
+   * (Hugging Face's `wte(input_ids)`), with the Gaussian noise the rows carry added; the caller owns
+   * the result. `logits(inputs, { embeddings: embed(inputs) })` equals `logits(inputs)`.
+   */
+  embed?(inputs: tf.Tensor): tf.Tensor;
   /** Logits `[batch, numClasses]` for inputs `[batch, ...inputShape]`. */
   logits(inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D;
   /** All trainable variables, in layer order (capability `parameters`). */

@@ -362,12 +362,20 @@ export function perExampleLoss(model: ClassifierModel, examples: Examples, batch
 /**
  * ∇ₓ of each example's own cross-entropy loss, flat and row-aligned with `examples.inputs`
  * (capability `input-gradients`). Batches sum the losses, which leaves each row's gradient its own.
+ * For a token model (`model.tokenInputs`) x is the example's token embeddings (`model.embed`), so
+ * each row has `embeddingShape` values.
  */
 export function inputGradients(model: ClassifierModel, examples: Examples, batchSize = 256): Float32Array {
-  const out = new Float32Array(examples.inputs.length);
-  const size = exampleSize(examples.inputShape);
+  const tokens = model.tokenInputs;
+  if (tokens && !model.embed) throw new TypeError('a model with tokenInputs must implement embed(inputs)');
+  const size = tokens ? exampleSize(tokens.embeddingShape) : exampleSize(examples.inputShape);
+  const out = new Float32Array(examples.count * size);
   mapBatches(examples, batchSize, (x, y, offset) => {
-    const gradient = tf.tidy(() => tf.grad((input: tf.Tensor) => tf.sum(crossEntropyPerExample(model.logits(input), y)))(x));
+    const gradient = tf.tidy(() => {
+      const loss = (logits: tf.Tensor2D) => tf.sum(crossEntropyPerExample(logits, y));
+      if (!tokens) return tf.grad((input: tf.Tensor) => loss(model.logits(input)))(x);
+      return tf.grad((embeddings: tf.Tensor) => loss(model.logits(x, { embeddings })))(model.embed!(x));
+    });
     out.set(gradient.dataSync() as Float32Array, offset * size);
     gradient.dispose();
   });

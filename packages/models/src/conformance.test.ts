@@ -1,19 +1,22 @@
 /**
  * Every built-in model and dataset passes core's conformance suites (the same ones plugin authors
  * run), with small shapes and sizes. The transformers encoder's featurizer runs on a tiny ONNX
- * encoder written at test time (no download); text-file, cifar10, cifar100 and image-folder read
- * small files written here in their formats.
+ * encoder written at test time (no download), core/gpt2 on a new model and on a tiny checkpoint
+ * written here; text-file, cifar10, cifar100 and image-folder read small files written here in
+ * their formats.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRng } from '@unlearn-bench/core';
+import { createRng, tokenRowSize } from '@unlearn-bench/core';
 import { describeDatasetConformance, describeModelConformance } from '@unlearn-bench/core/testing';
 import sharp from 'sharp';
 import { beforeAll } from 'vitest';
 import { cifar10Dataset } from './cifar10/index.ts';
 import { cifar100Dataset } from './cifar100/index.ts';
 import { cnnSmallModel } from './cnn-small/index.ts';
+import { gpt2Model } from './gpt2/index.ts';
+import { writeTinyGpt2 } from './gpt2/tiny-gpt2.ts';
 import { createEngine } from './engine/index.ts';
 import { imageFolderDataset } from './image-folder/index.ts';
 import { mlpModel } from './mlp/index.ts';
@@ -44,6 +47,16 @@ describeModelConformance(transformersEncoderModel, {
   title: 'transformers-encoder on a tiny local ONNX encoder',
   options: { model: writeTinyEncoder(join(dir, 'encoder'), { words: WORDS, hidden: 8, rng: createRng(7) }), device: 'cpu', cache: false, hidden: [4] },
   shape: { inputShape: [8], numClasses: 2 },
+});
+describeModelConformance(gpt2Model, {
+  title: 'gpt2, new (2 blocks, dim 16, byte-level tokenizer)',
+  options: { config: { layers: 2, heads: 2, dim: 16, context: 16, vocabSize: null }, tokenizer: 'byte-level', maxLength: 8 },
+  shape: { inputShape: [tokenRowSize(8)], numClasses: 3 },
+});
+describeModelConformance(gpt2Model, {
+  title: 'gpt2 from a tiny local checkpoint',
+  options: { model: writeTinyGpt2(join(dir, 'gpt2'), { layers: 1, heads: 2, dim: 8, context: 8, merges: [['Ġ', 't']], std: 0.2, rng: createRng(5) }).folder, maxLength: 6 },
+  shape: { inputShape: [tokenRowSize(6)], numClasses: 2 },
 });
 
 // Datasets.

@@ -208,6 +208,7 @@ export const witchesBrewAttack = defineAttack<WitchesBrewOptions>({
   create(options, ctx) {
     return {
       poison(input) {
+        if (input.models.tokenInputs) throw new TypeError(`core/witches-brew optimises the input values, and this model reads token ids (a text model trained end to end): use it with tensor inputs or a featurizing text model such as core/text-bow`);
         const { data } = input;
         const train = data.train;
         const k = options.count ?? Math.round(options.fraction * train.count);

@@ -8,7 +8,7 @@ import type { BudgetMeter } from '../budget.ts';
 import type { DatasetSplit, Examples } from '../data.ts';
 import type { EngineInfo } from '../engine.ts';
 import type { Logger } from '../logger.ts';
-import type { Capability, ClassifierModel } from '../model.ts';
+import type { Capability, ClassifierModel, TokenInputs } from '../model.ts';
 import type { LearningRateSchedule, OptimizerName } from '../optimizers.ts';
 import type { Rng } from '../rng.ts';
 
@@ -86,6 +86,8 @@ export interface AugmentRecipe {
 /** Builds fresh models with weights drawn from the given rng. */
 export interface ModelFactory {
   build(rng: Rng): ClassifierModel;
+  /** Set when the models it builds read token ids (see `TokenInputs`): attacks that perturb inputs then work on the token embeddings. */
+  readonly tokenInputs?: TokenInputs;
 }
 
 /** Turns texts into the model's input features (text models; see ModelDefinition.createFeaturizer). */

@@ -17,6 +17,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ClassifierModel, LogitsOptions } from '../model.ts';
 import type { ModelFactory } from '../plugin/types.ts';
+import type { Rng } from '../rng.ts';
 
 /** Counts examples through forward + backward passes of the models it hands out. */
 export interface ComputeCounter {
@@ -152,7 +153,8 @@ class Counter implements ComputeCounter {
   }
 
   factory(factory: ModelFactory): ModelFactory {
-    return { build: (rng) => this.model(factory.build(rng)) };
+    const build = (rng: Rng) => this.model(factory.build(rng));
+    return factory.tokenInputs ? { build, tokenInputs: factory.tokenInputs } : { build };
   }
 
   unwrap(model: ClassifierModel): ClassifierModel {

@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { exampleSize } from '../data.ts';
-import type { ClassifierModel } from '../model.ts';
+import { TOKEN_PADDING, type ClassifierModel, type TokenInputs } from '../model.ts';
 import type { Featurizer, ModelDefinition, ModelFactory, ModelShape } from '../plugin/types.ts';
 import { createRng } from '../rng.ts';
 import {
@@ -53,15 +53,26 @@ export function checkModel<O>(definition: ModelDefinition<O>, conformance: Model
   return runGroups(modelConformanceGroups(definition, conformance));
 }
 
-/** `n` inputs of `shape` with values in [0, 1), the same for every call. */
-function sampleInputs(shape: ModelShape, n: number): tf.Tensor {
+/**
+ * `n` inputs of `shape`, the same for every call: values in [0, 1), or for token models
+ * (`tokens`) rows of random token ids of random lengths 1..maxLength (the first row full), padded,
+ * without noise.
+ */
+function sampleInputs(shape: ModelShape, n: number, tokens?: TokenInputs): tf.Tensor {
   const rng = createRng(99);
-  return tf.tensor(Float32Array.from({ length: n * exampleSize(shape.inputShape) }, () => rng.next()), [n, ...shape.inputShape]);
+  if (!tokens) return tf.tensor(Float32Array.from({ length: n * exampleSize(shape.inputShape) }, () => rng.next()), [n, ...shape.inputShape]);
+  const size = exampleSize(shape.inputShape);
+  const rows = new Float32Array(n * size);
+  for (let i = 0; i < n; i++) {
+    const length = i === 0 ? tokens.maxLength : 1 + rng.int(tokens.maxLength);
+    for (let t = 0; t < size; t++) rows[i * size + t] = t < length ? rng.int(tokens.vocabSize) : t < tokens.maxLength ? TOKEN_PADDING : 0;
+  }
+  return tf.tensor(rows, [n, ...shape.inputShape]);
 }
 
 /** Logits of `model` on the sample inputs, as numbers. */
 function logitValues(model: ClassifierModel, shape: ModelShape): Float32Array {
-  return tf.tidy(() => model.logits(sampleInputs(shape, 3)).dataSync().slice() as Float32Array);
+  return tf.tidy(() => model.logits(sampleInputs(shape, 3, model.tokenInputs)).dataSync().slice() as Float32Array);
 }
 
 /** The model conformance checks, grouped by fixture. */
@@ -113,7 +124,7 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
           name: 'returns finite logits of shape [n, numClasses] that the caller owns',
           run() {
             withModel(1, (model) => {
-              const inputs = sampleInputs(shape, 3);
+              const inputs = sampleInputs(shape, 3, model.tokenInputs);
               const before = liveTensors();
               const logits = model.logits(inputs);
               const created = liveTensors() - before;
@@ -152,7 +163,7 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
           name: 'training-mode logits update buffers (batch-norm statistics) and evaluation-mode logits do not',
           run() {
             withModel(1, (model) => {
-              const inputs = sampleInputs(shape, 4);
+              const inputs = sampleInputs(shape, 4, model.tokenInputs);
               try {
                 const before = model.getWeights();
                 const evaluated = model.logits(inputs);
@@ -197,7 +208,7 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
                 ensure(weights[parameters.length + i].length === v.size, `getWeights()[${parameters.length + i}] has ${weights[parameters.length + i].length} values, buffers()[${i}] has ${v.size}`);
               });
               const grads = tf.tidy(() => {
-                const inputs = sampleInputs(shape, 3);
+                const inputs = sampleInputs(shape, 3, model.tokenInputs);
                 const { grads: g } = tf.variableGrads(() => tf.sum(tf.square(model.logits(inputs))) as tf.Scalar, parameters as tf.Variable[]);
                 return parameters.map((v) => (g[v.name] ? g[v.name].dataSync().slice() : undefined));
               });
@@ -236,11 +247,25 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
           skip: declared.has('input-gradients') ? undefined : "does not declare 'input-gradients'",
           run() {
             withModel(1, (model) => {
-              const { gradShape, values } = tf.tidy(() => {
-                const g = tf.grad((x: tf.Tensor) => tf.sum(tf.square(model.logits(x))))(sampleInputs(shape, 3));
-                return { gradShape: [...g.shape], values: g.dataSync().slice() };
+              const tokens = model.tokenInputs;
+              ensure(sameValue(tokens, factory!.tokenInputs), 'model.tokenInputs differs from the factory\'s tokenInputs; attacks read the factory\'s');
+              // Token models: the gradient is with respect to the token embeddings (embed + logits({ embeddings })).
+              const expected = tokens ? [3, ...tokens.embeddingShape] : [3, ...shape.inputShape];
+              const { gradShape, values, same } = tf.tidy(() => {
+                const inputs = sampleInputs(shape, 3, tokens);
+                if (!tokens) {
+                  const g = tf.grad((x: tf.Tensor) => tf.sum(tf.square(model.logits(x))))(inputs);
+                  return { gradShape: [...g.shape], values: g.dataSync().slice(), same: true };
+                }
+                ensure(typeof model.embed === 'function', 'a model with tokenInputs must implement embed(inputs)');
+                const embedded = model.embed!(inputs);
+                const through = model.logits(inputs, { embeddings: embedded }).dataSync();
+                const direct = model.logits(inputs).dataSync();
+                const g = tf.grad((e: tf.Tensor) => tf.sum(tf.square(model.logits(inputs, { embeddings: e }))))(embedded);
+                return { gradShape: [...g.shape], values: g.dataSync().slice(), same: sameValue(through, direct) };
               });
-              ensure(sameValue(gradShape, [3, ...shape.inputShape]), `the input gradient has shape [${gradShape.join(', ')}], expected [3, ${shape.inputShape.join(', ')}]`);
+              ensure(same, 'logits(x, { embeddings: embed(x) }) differs from logits(x)');
+              ensure(sameValue(gradShape, expected), `the input gradient has shape [${gradShape.join(', ')}], expected [${expected.join(', ')}]`);
               ensure(values.every(Number.isFinite) && values.some((v) => v !== 0), 'the input gradient is not finite or is all zero');
             });
           },

@@ -9,7 +9,8 @@
  * throughout: more negative = more memorised). Reported: z = √k · mean(I) (value), its two-sided
  * p-value, the fraction of poisons with I below Φ⁻¹(0.01) (true-positive rate at 1%
  * false-positive rate against the N(0, 1) null), and every score I (details `scores`, see
- * `encodeScores`) for the report's histograms. Control: the same statistic with fresh noise
+ * `encodeScores`) for the report's histograms. For token models (core/gpt2) x, ξ and g are the
+ * token embeddings of the text (see core/gaussian). Control: the same statistic with fresh noise
  * ξ' (never trained on), reported as `gus:fresh-noise`; it must look null for every model.
  */
 import { GAUSSIAN_NOISE, defineMetric, exampleSize, inputGradients, type MetricResult, createExamples } from '@unlearn-bench/core';
@@ -101,9 +102,13 @@ export const gusMetric = defineMetric<GusOptions>({
           warned = true;
           return { value: Number.NaN, details: { applicable: false } };
         }
-        const size = exampleSize(record.inputShape);
+        // Token models: ξ and the gradient live in the token embeddings (noiseShape), not in the rows.
+        const size = exampleSize(record.noiseShape ?? record.inputShape);
         const base = createExamples(record.baseInputs, record.labels, record.inputShape);
         const gradients = inputGradients(model, base, options.batchSize);
+        if (gradients.length !== record.noise.length) {
+          throw new RangeError(`the input gradients have ${gradients.length / record.count} values per poison and the noise ${size}: the model's input space is not the one the poisons were made for`);
+        }
         const real = gusScores(gradients, record.noise, record.sigma, size);
         const results: MetricResult[] = [summarizeScores(real.scores, real.skipped, record.sigma)];
         if (options.control) {

@@ -6,7 +6,8 @@
  * - a MaxPoolGrad that agrees with the cpu backend (the stock one drops the gradient of windows
  *   whose values are all ≤ 0, and breaks ties differently), and a Sum over leading axes (the bias
  *   gradient) that skips the stock kernel's transpose;
- * - Identity and same-dtype Cast that share the data instead of copying it (share-data.ts).
+ * - Identity and same-dtype Cast that share the data instead of copying it (share-data.ts);
+ * - UnsortedSegmentSum, the gradient of Gather (embedding lookups), which stock wasm lacks.
  * The filter gradient, MaxPoolGrad and Sum run hand-written SIMD code (simd-kernels.wat) on the
  * backend's heap (its shared heap on the threaded build, wasm-threads.ts). Replacements keep the
  * stock kernel's setup function and delegate to it where they do not apply.
@@ -26,6 +27,7 @@ import {
 } from './native-kernels.ts';
 import { castKernel, identityKernel } from './share-data.ts';
 import { sumKernel } from './sum.ts';
+import { unsortedSegmentSumKernel } from './unsorted-segment-sum.ts';
 import { rememberStockKernel, type WasmBackend } from './wasm-util.ts';
 
 /**
@@ -65,6 +67,10 @@ export function useWasmKernels(set: WasmKernelSet): void {
   // A later tfjs-backend-wasm may bring its own filter gradient; keep it if so.
   if (!tf.getKernel('Conv2DBackpropFilter', 'wasm')) {
     tf.registerKernel({ kernelName: 'Conv2DBackpropFilter', backendName: 'wasm', kernelFunc: conv2dBackpropFilterKernel });
+  }
+  // Gather's gradient (embedding lookups, core/gpt2), which stock wasm lacks.
+  if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
+    tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSumKernel });
   }
   setFilterGradFormulation(set === 'fast' ? 'auto' : 'perTap');
   installed = set;
