@@ -2,7 +2,7 @@
  * The canonical benchmark of ../../shared/BENCHMARK.md (see bench/README.md):
  *
  *   npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all]
- *                    [--workload cnn-small,mlp,quickstart,resnet] [--steps 30] [--epochs 3] [--out FILE]
+ *                    [--workload cnn-small,mlp,quickstart,resnet,gpt2] [--steps 30] [--epochs 3] [--out FILE]
  *                    [--no-quickstart] [--quickstart-only] [--compare-torch] [--repeat N]
  *
  * cnn-small, batch 128, SGD (lr 0.01, momentum 0.9), float32, standard-normal inputs and uniform
@@ -11,8 +11,10 @@
  * inputGradients, as GUS uses them). Then the mlp 784-512-512-10 at batch 64 over 12,800 examples
  * (one warm-up epoch, `--epochs` timed ones), and the seconds of one full quickstart cell group
  * (one seed: train poisoned + retrain + unlearners + metrics), and core/resnet's resnet-18 on
- * 32×32×3 at batch 128, width 16 (10 timed steps) and 64 (3), training and inference. One JSON line each, with GFLOP/s
- * next to images/s (FLOPs counted as bench/README.md says).
+ * 32×32×3 at batch 128, width 16 (10 timed steps) and 64 (3), training and inference, and core/gpt2
+ * (a 2-block width-64 model and GPT-2 small's shape) on random full-length token rows, tokens/s of
+ * training, inference and input gradients. One JSON line each, with GFLOP/s next to images/s
+ * (FLOPs counted as bench/README.md says).
  *
  * `--compare-torch` runs bench/pytorch_anchor.py (the same workloads in PyTorch, same threads)
  * after each round of ours, `--repeat` rounds interleaved, and prints the ratios of the medians.
@@ -34,6 +36,7 @@ import {
   inputGradients,
   inputsTensor,
   labelsTensor,
+  tokenRowSize,
   crossEntropy,
   crossEntropyPerExample,
   trainSgd,
@@ -44,7 +47,7 @@ import {
   type ProgressEvent,
   silentLogger,
 } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine, mlpModel, resnetModel, type BackendChoice } from '@unlearn-bench/models';
+import { cnnSmallModel, createEngine, gpt2Model, mlpModel, resnetModel, type BackendChoice } from '@unlearn-bench/models';
 import { tryWebgpu } from '../packages/models/src/engine/webgpu.ts';
 
 const BATCH = 128;
@@ -53,7 +56,15 @@ const WARMUP = 3;
 const MLP_BATCH = 64;
 const MLP_EXAMPLES = 12_800;
 const MLP_HIDDEN = [512, 512];
-const WORKLOADS = ['cnn-small', 'mlp', 'quickstart', 'resnet'] as const;
+const WORKLOADS = ['cnn-small', 'mlp', 'quickstart', 'resnet', 'gpt2'] as const;
+/**
+ * gpt2 workload configurations: a CPU-sized one (the shape of manifests/text-gpt2-small.json) and
+ * GPT-2 small's (124 M parameters, vocabulary 50,257), with their tokens per text, batch and timed steps.
+ */
+const GPT2_SHAPES: readonly { name: string; layers: number; heads: number; dim: number; vocabSize: number | null; length: number; batch: number; steps: number }[] = [
+  { name: 'small (2 blocks, dim 64)', layers: 2, heads: 4, dim: 64, vocabSize: null, length: 64, batch: 32, steps: 10 },
+  { name: 'gpt2 small (12 blocks, dim 768)', layers: 12, heads: 12, dim: 768, vocabSize: 50257, length: 128, batch: 8, steps: 3 },
+];
 /**
  * resnet-18 widths of the resnet workload (64: the study's network; 16: a CPU-sized one), their
  * timed steps and batch. Width 64 at batch 128 needs more than the wasm engine's 4 GB heap for its
@@ -131,7 +142,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--torch-python') args.torchPython = value();
     else if (flag === '--help' || flag === '-h') {
       console.log(
-        'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart,resnet] ' +
+        'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart,resnet,gpt2] ' +
           '[--steps N≥30] [--epochs N] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only] [--compare-torch [--torch-python PATH]] [--repeat N]',
       );
       process.exit(0);
@@ -450,6 +461,57 @@ async function runResnet(args: Args, engine: Running): Promise<Record<string, un
   return out;
 }
 
+/**
+ * The gpt2 workload: core/gpt2 built from a config, trained with trainSgd (SGD lr 0.01, momentum
+ * 0.9, the other workloads' recipe) on one batch of random token rows of full length, then
+ * inference and input gradients (with respect to the token embeddings). Tokens/s over the median
+ * step; FLOPs per token of the forward pass 2·(12·dim² per block) for the dense layers plus
+ * 2·2·length·dim per block for q·kᵀ and the weighted sum of v (the embedding lookup and the head
+ * are left out), training 3×.
+ */
+async function runGpt2(args: Args, engine: Running): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  for (const shape of GPT2_SHAPES) {
+    const rowSize = tokenRowSize(shape.length);
+    const options = { model: null, config: { layers: shape.layers, heads: shape.heads, dim: shape.dim, context: shape.length, vocabSize: shape.vocabSize }, tokenizer: 'byte-level', maxLength: shape.length, trainable: 'all' as const };
+    const model = gpt2Model.create(options, { inputShape: [rowSize], numClasses: 2 }, benchContext()).build(createRng(1));
+    const rng = createRng(7);
+    const vocab = model.tokenInputs!.vocabSize;
+    const inputs = Float32Array.from({ length: shape.batch * rowSize }, (_, i) => (i % rowSize < shape.length ? rng.int(vocab) : 0));
+    const batch = createExamples(inputs, Int32Array.from({ length: shape.batch }, () => rng.int(2)), [rowSize]);
+    const steps = Math.min(args.steps, shape.steps);
+    try {
+      const tokens = shape.batch * shape.length;
+      const flopsPerToken = shape.layers * (2 * 12 * shape.dim * shape.dim + 4 * shape.length * shape.dim);
+      const infer = benchInference(model, batch, steps);
+      const inputGrad = rate(timeCalls(steps, () => inputGradients(model, batch, shape.batch)), shape.batch);
+      const train = benchTrain(model, batch, steps);
+      const perToken = (examplesPerSecond: number) => (examplesPerSecond * tokens) / shape.batch;
+      out.push({
+        workload: 'gpt2',
+        model: shape.name,
+        backend: engine.backend,
+        threads: engine.threads,
+        parameters: model.parameters().reduce((n, v) => n + v.size, 0),
+        batch: shape.batch,
+        tokens_per_text: shape.length,
+        steps,
+        train_tokens_s: round(perToken(train.rate.median)),
+        infer_tokens_s: round(perToken(infer.median)),
+        input_grad_tokens_s: round(perToken(inputGrad.median)),
+        train_gflop_s: round((perToken(train.rate.median) * 3 * flopsPerToken) / 1e9, 2),
+        infer_gflop_s: round((perToken(infer.median) * flopsPerToken) / 1e9, 2),
+        loss_first: round(train.losses[0], 4),
+        loss_last: round(train.losses.at(-1)!, 4),
+        loadavg_1m: round(loadavg()[0], 2),
+      });
+    } finally {
+      model.dispose();
+    }
+  }
+  return out;
+}
+
 function buildMlp(shape: readonly number[], seed: number): ClassifierModel {
   return mlpModel.create({ hidden: MLP_HIDDEN }, { inputShape: shape, numClasses: 10 }, benchContext()).build(createRng(seed));
 }
@@ -593,6 +655,7 @@ async function main(): Promise<void> {
     }
     if (args.workloads.has('mlp')) mine.push(await runMlp(args, engine));
     if (args.workloads.has('resnet')) mine.push(...(await runResnet(args, engine)));
+    if (args.workloads.has('gpt2')) mine.push(...(await runGpt2(args, engine)));
     for (const record of mine) emit({ ...record, round: pass });
     ours.push(...mine);
     if (args.workloads.has('quickstart') && engine.backend !== 'webgpu') {

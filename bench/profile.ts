@@ -10,10 +10,12 @@
  * With the native kernels built, wasm runs 1 thread and `--threads` sizes the native pool (engine/index.ts).
  *
  * `--model mlp` profiles the 784-512-512-10 MLP (shape 28x28x1; BENCHMARK.md's batch is 64).
+ * `--model gpt2 [--layers 2] [--heads 4] [--dim 64] [--length 64]` profiles core/gpt2 built from a
+ * config (byte-level vocabulary) on random full-length token rows (batch default 32).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createBudgetMeter, createExamples, createRng, inputGradients, silentLogger, trainSgd, type PluginContext } from '@unlearn-bench/core';
-import { cnnSmallModel, createEngine, mlpModel, resnetModel } from '@unlearn-bench/models';
+import { createBudgetMeter, createExamples, createRng, inputGradients, silentLogger, tokenRowSize, trainSgd, type ClassifierModel, type PluginContext } from '@unlearn-bench/core';
+import { cnnSmallModel, createEngine, gpt2Model, mlpModel, resnetModel } from '@unlearn-bench/models';
 
 const argv = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -21,9 +23,10 @@ const option = (name: string, fallback: string): string => {
   return i >= 0 && i + 1 < argv.length ? argv[i + 1] : fallback;
 };
 const modelName = option('model', 'cnn-small');
-const shape = option('shape', modelName === 'mlp' ? '28x28x1' : '32x32x3').split('x').map(Number);
+const gpt2Length = Number(option('length', '64'));
+const shape = modelName === 'gpt2' ? [tokenRowSize(gpt2Length)] : option('shape', modelName === 'mlp' ? '28x28x1' : '32x32x3').split('x').map(Number);
 const steps = Number(option('steps', '10'));
-const batchSize = Number(option('batch', modelName === 'mlp' ? '64' : '128'));
+const batchSize = Number(option('batch', modelName === 'mlp' ? '64' : modelName === 'gpt2' ? '32' : '128'));
 
 const engine = await createEngine({ backend: 'wasm', threads: Number(option('threads', '1')) });
 const totals = new Map<string, { ms: number; calls: number }>();
@@ -62,10 +65,14 @@ for (const config of tf.getKernelsForBackend(engine.backend)) {
 
 const rng = createRng(7);
 const size = shape.reduce((a, b) => a * b, 1);
-const batch = createExamples(rng.normalArray(batchSize * size), Int32Array.from({ length: batchSize }, () => rng.int(10)), shape);
+const inputs = modelName === 'gpt2' ? Float32Array.from({ length: batchSize * size }, (_, i) => (i % size < gpt2Length ? rng.int(257) : 0)) : rng.normalArray(batchSize * size);
+const batch = createExamples(inputs, Int32Array.from({ length: batchSize }, () => rng.int(10)), shape);
 const modelShape = { inputShape: shape, numClasses: 10 };
-const model =
-  modelName === 'mlp'
+const gpt2Config = { layers: Number(option('layers', '2')), heads: Number(option('heads', '4')), dim: Number(option('dim', '64')), context: gpt2Length, vocabSize: null };
+const model: ClassifierModel =
+  modelName === 'gpt2'
+    ? gpt2Model.create({ model: null, config: gpt2Config, tokenizer: 'byte-level', maxLength: gpt2Length, trainable: 'all' }, modelShape, benchContext()).build(createRng(1))
+    : modelName === 'mlp'
     ? mlpModel.create({ hidden: [512, 512] }, modelShape, benchContext()).build(createRng(1))
     : modelName === 'resnet-18'
       ? resnetModel.create({ variant: 'resnet-18', width: Number(option('width', '16')) }, modelShape, benchContext()).build(createRng(1))

@@ -5,7 +5,7 @@ import { fixtureManifest, fixtureRegistry } from '../tests/fixture-plugin.ts';
 import { createBudgetMeter } from './budget.ts';
 import type { ClassifierModel } from './model.ts';
 import { createOptimizer, scheduledLearningRate, type OptimizerRecipe } from './optimizers.ts';
-import { planCells, validateManifest } from './index.ts';
+import { createExamples, planCells, validateManifest } from './index.ts';
 import { createRng } from './rng.ts';
 import { createTestContext, linearModel } from './testing/index.ts';
 import type { ModelFactory } from './plugin/types.ts';
@@ -257,5 +257,30 @@ describe('manifest training fields', () => {
     expect(() => validateManifest(manifest({ epochs: 2, batchSize: 8, learningRate: 0.1, optimizer: 'adam', nesterov: true }), registry())).toThrow(/training\.nesterov.*'sgd' only/s);
     expect(() => validateManifest(manifest({ epochs: 2, batchSize: 8, learningRate: 0.1, schedule: { type: 'cosine', stepSize: 3 } }), registry())).toThrow(/training\.schedule\.stepSize.*does not apply to a 'cosine' schedule/s);
     expect(() => validateManifest(manifest({ epochs: 2, batchSize: 8, learningRate: 0.1, schedule: { type: 'step' } }), registry())).toThrow(/needs "stepSize"/);
+  });
+});
+
+describe('gradient accumulation (microBatchSize)', () => {
+  it('gives the whole batch’s updates with micro-batches of 3 (of 8, so one of 2), counts every example, and leaks nothing', () => {
+    const rng = createRng(4);
+    const examples = createExamples(rng.normalArray(20 * 8), Int32Array.from({ length: 20 }, () => rng.int(4)), [8]);
+    const recipe: TrainingRecipe = { epochs: 2, batchSize: 8, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, optimizer: 'adamw' };
+    const train = (microBatchSize?: number) => {
+      const model = exampleModel();
+      const meter = createBudgetMeter();
+      const report = trainSgd(model, examples, { ...recipe, microBatchSize, rng: createRng(9), meter });
+      const weights = model.getWeights();
+      model.dispose();
+      return { weights, report, spent: meter.used };
+    };
+    const whole = train();
+    const before = tf.memory().numTensors;
+    const accumulated = train(3);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(accumulated.spent).toBe(whole.spent);
+    expect(accumulated.report.steps).toBe(whole.report.steps);
+    expect(accumulated.report.finalLoss).toBeCloseTo(whole.report.finalLoss, 5);
+    accumulated.weights.forEach((w, i) => w.forEach((v, j) => expect(v).toBeCloseTo(whole.weights[i][j], 5)));
+    expect(train(8).weights).toEqual(whole.weights);
   });
 });

@@ -222,7 +222,7 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
         const transform = augment && augmentRng ? (images: Float32Array, n: number) => augmentBatch(images, n, examples.inputShape, augment, augmentRng) : undefined;
-        const lossValue = trainingStep(training, examples, indices, variables, optimizer, objective, options.updateNoise, transform);
+        const lossValue = trainingStep(training, examples, indices, variables, optimizer, objective, options.updateNoise, transform, options.microBatchSize);
         used += take;
         epochExamples += take;
         steps += 1;
@@ -259,13 +259,34 @@ function trainingStep(
   objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar,
   updateNoise: SgdOptions['updateNoise'],
   transform?: (images: Float32Array, n: number) => void,
+  microBatchSize?: number,
 ): number {
   const lossTensor = tf.tidy(() => {
-    const x = transform ? augmentedInputs(examples, indices, transform) : inputsTensor(examples, indices);
-    const y = labelsTensor(examples, indices);
-    const { value, grads } = tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
+    const n = indices.length;
+    const micro = microBatchSize !== undefined && microBatchSize < n ? microBatchSize : n;
+    let value: tf.Scalar | undefined;
+    let grads: tf.NamedTensorMap = {};
+    // Gradient accumulation: Σ (nᵢ/n)·∇ objective(micro-batch i), the whole batch's gradient for a
+    // per-example mean, with one micro-batch's activations alive at a time.
+    for (let start = 0; start < n; start += micro) {
+      const part = Array.prototype.slice.call(indices, start, Math.min(n, start + micro)) as number[];
+      const weight = part.length / n;
+      const step = tf.tidy(() => {
+        const x = transform ? augmentedInputs(examples, part, transform) : inputsTensor(examples, part);
+        const y = labelsTensor(examples, part);
+        return tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
+      });
+      if (micro === n) {
+        ({ value, grads } = step);
+        break;
+      }
+      const previous = { value, grads };
+      value = tf.tidy(() => (previous.value ? tf.add(previous.value, tf.mul(step.value, weight)) : tf.mul(step.value, weight)) as tf.Scalar);
+      grads = tf.tidy(() => Object.fromEntries(Object.entries(step.grads).map(([name, g]) => [name, previous.grads[name] ? tf.add(previous.grads[name], tf.mul(g, weight)) : tf.mul(g, weight)])));
+      tf.dispose([step.value, ...Object.values(step.grads), previous.value, ...Object.values(previous.grads)].filter((t): t is tf.Tensor => t !== undefined));
+    }
     optimizer.step(grads, updateNoise ? { updateNoise: updateNoise(variables) } : undefined);
-    return value;
+    return value!;
   });
   const loss = lossTensor.dataSync()[0];
   lossTensor.dispose();

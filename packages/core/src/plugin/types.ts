@@ -70,6 +70,13 @@ export interface TrainingRecipe {
   readonly schedule?: LearningRateSchedule;
   /** Data augmentation of image inputs during training (see `augmentBatch`). @default none */
   readonly augment?: AugmentRecipe;
+  /**
+   * Gradient accumulation: each batch runs through the model in micro-batches of at most this many
+   * examples whose gradients are summed, weighted by size, before one optimizer step (the whole
+   * batch's gradient for a per-example mean loss, with one micro-batch's activations in memory).
+   * @default the whole batch
+   */
+  readonly microBatchSize?: number;
 }
 
 /**
