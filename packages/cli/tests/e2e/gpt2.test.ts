@@ -3,7 +3,8 @@
  * tokenizer files: GPT-2's byte alphabet) is written at test time and fine-tuned as a whole by
  * core/gpt2 on short reviews from a JSONL file (core/text-file), named relative to the manifest.
  * The trigger-phrase backdoor must be learnt by the poisoned model and not by the retrained one;
- * retraining and two unlearners (GD, NegGrad+) run, and the model passes through the model cache.
+ * retraining and two unlearners (GD, NegGrad+) run. A second run makes Gaussian poisons on the token
+ * embeddings (core/gaussian through the model's TokenInputs) and scores them with core/gus.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +34,7 @@ const read = (out: string) => readFileSync(join(out, 'results.jsonl'), 'utf8').t
 describe('GPT-2 (core/gpt2) trained end to end from a local checkpoint', () => {
   const root = tempDir('ub-gpt2-e2e-');
   let records: ResultRecord[];
+  let gaussian: ResultRecord[];
   let log: string;
 
   beforeAll(async () => {
@@ -59,16 +61,33 @@ describe('GPT-2 (core/gpt2) trained end to end from a local checkpoint', () => {
     log = run.stdout + run.stderr;
     expect(run.code, log).toBe(0);
     records = read(join(root, 'out'));
+
+    const gaussianManifest = join(root, 'gpt2-gus.json');
+    const base = JSON.parse(readFileSync(manifest, 'utf8')) as Record<string, unknown>;
+    writeFileSync(
+      gaussianManifest,
+      JSON.stringify({
+        ...base,
+        name: 'gpt2-gus',
+        attacks: [{ use: 'core/gaussian', options: { count: 60, sigma: 1 } }],
+        unlearners: [{ use: 'core/none' }, { use: 'core/retrain' }],
+        metrics: [{ use: 'core/accuracy' }, { use: 'core/gus' }],
+      }),
+    );
+    const second = await runInProcess(['run', gaussianManifest, '--out', join(root, 'out-gus'), '--workers', '1', '--quiet']);
+    expect(second.code, second.stdout + second.stderr).toBe(0);
+    gaussian = read(join(root, 'out-gus'));
   });
 
-  const value = (unlearner: string, metric: string) => records.find((r) => r.unlearner === unlearner && r.metric === metric)!.value!;
+  const value = (unlearner: string, metric: string, from = records) => from.find((r) => r.unlearner === unlearner && r.metric === metric)!.value!;
 
   it('loads the checkpoint and its tokenizer from the folder named relative to the manifest', () => {
     expect(log).toContain(`GPT-2 from ${join(root, 'tiny-gpt2')}: 1 blocks, 2 heads, dim 32, 257 tokens`);
     expect(log).toMatch(/tokenizer \S+tiny-gpt2: 257 token ids; texts cut to 40 tokens/);
   });
 
-  // Measured (seed 1): accuracy none 1.00, retrain 1.00; attack success none 1.00, retrain 0.00.
+  // Measured (seed 1): accuracy none 0.99, retrain 0.97; attack success none 1.00, retrain 0.01,
+  // gd 0.99, neggrad-plus 0.42 (accuracy 0.77).
   it('learns the task, and the trigger phrase backdoors the poisoned model but not the retrained one', () => {
     expect(value('none', 'accuracy')).toBeGreaterThan(0.9);
     expect(value('retrain', 'accuracy')).toBeGreaterThan(0.9);
@@ -81,5 +100,16 @@ describe('GPT-2 (core/gpt2) trained end to end from a local checkpoint', () => {
       expect(Number.isFinite(value(unlearner, 'accuracy'))).toBe(true);
       expect(Number.isFinite(value(unlearner, 'attack-success'))).toBe(true);
     }
+  });
+
+  // Measured (seed 1): GUS z none 0.09, retrain −0.69, fresh-noise −0.69 and 1.36. This tiny model
+  // fine-tuned for 8 epochs does not memorise noise on its token embeddings measurably, so the test
+  // checks the mechanics and the null side only (docs/REPRODUCTION.md has the larger runs).
+  it('scores Gaussian poisons on the token embeddings with GUS: the retrained model and the fresh-noise control are null', () => {
+    const poisoned = gaussian.find((r) => r.unlearner === 'none' && r.metric === 'gus')!;
+    expect(poisoned.details?.k).toBe(60);
+    expect(Math.abs(value('retrain', 'gus', gaussian))).toBeLessThan(3);
+    expect(Math.abs(value('none', 'gus:fresh-noise', gaussian))).toBeLessThan(3);
+    expect(Number.isFinite(value('none', 'gus', gaussian))).toBe(true);
   });
 });
