@@ -6,7 +6,7 @@ import { createExamples, createRng, getOrCreateValidator, inputGradients, tokenN
 import { createTestContext } from '@unlearn-bench/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../engine/index.ts';
-import type { Gpt2Config } from './architecture.ts';
+import { gpt2Layers, type Gpt2Config } from './architecture.ts';
 import { gpt2Model, type Gpt2Model, type Gpt2Options } from './index.ts';
 import { encodeSafetensors, parseSafetensors } from './safetensors.ts';
 import { writeTinyGpt2, type TinyGpt2 } from './tiny-gpt2.ts';
@@ -279,7 +279,7 @@ describe('gpt2', () => {
       const x = tf.tensor2d(rows, [2, tokenRowSize(8)]);
       const y = tf.tensor1d(labels, 'int32');
       const { grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(tf.oneHot(y, 2), model.logits(x), undefined, undefined, tf.Reduction.SUM) as tf.Scalar, model.parameters() as tf.Variable[]);
-      const probes = ['h.0.attn.c_attn.weight', 'h.0.attn.c_attn.bias', 'h.1.mlp.c_fc.weight', 'h.1.ln_2.weight', 'h.0.attn.c_proj.weight', 'wpe.weight'];
+      const probes = ['h.0.attn.c_attn.weight', 'h.0.attn.c_attn.bias', 'h.1.mlp.c_fc.weight', 'h.1.ln_2.weight', 'h.0.attn.c_proj.weight', 'wpe.weight', 'wte.weight', 'ln_f.bias'];
       const h = 1e-5;
       for (const name of probes) {
         const variable = model.parameters()[names.indexOf(name)];
@@ -388,6 +388,12 @@ describe('gpt2', () => {
       expect(all.layers().map((l) => l.name)).toEqual(['embeddings', 'block0', 'block1', 'head']);
       expect(all.buffers()).toHaveLength(0);
       all.dispose();
+    });
+
+    it("has GPT-2 small's published size: 124,439,808 parameters besides the classifier", () => {
+      const config = { layers: 12, heads: 12, dim: 768, context: 1024, vocabSize: 50257, inner: 3072, epsilon: 1e-5, initStd: 0.02 };
+      const sizes = gpt2Layers(config, 2).flatMap((layer) => layer.parameters.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)] as const));
+      expect(sizes.filter(([name]) => name !== 'score.weight').reduce((sum, [, size]) => sum + size, 0)).toBe(124_439_808);
     });
 
     it('draws a new model as GPT-2 initialises one: N(0, 0.02²) weights, residual projections N(0, (0.02/√(2·layers))²), LayerNorm 1 and 0', () => {
