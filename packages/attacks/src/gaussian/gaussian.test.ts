@@ -1,11 +1,18 @@
-import { GAUSSIAN_NOISE, type DatasetSplit } from '@unlearn-bench/core';
+import { GAUSSIAN_NOISE, TOKEN_PADDING, createExamples, tokenNoise, tokenRowSize, type DatasetSplit, type ModelFactory, type TokenInputs } from '@unlearn-bench/core';
 import { blobsDataset, createTestContext } from '@unlearn-bench/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { gaussianAttack } from './index.ts';
 
 let data: DatasetSplit;
-const poison = (options: { count: number | null; fraction: number; sigma: number }, seed = 1) =>
-  gaussianAttack.create(options, createTestContext(seed)).poison({ data, models: undefined as never, training: undefined as never });
+/** A factory that only describes its models (the attack never builds one). */
+const factory = (tokenInputs?: TokenInputs): ModelFactory => ({
+  build: () => {
+    throw new Error('core/gaussian should not build a model');
+  },
+  ...(tokenInputs ? { tokenInputs } : {}),
+});
+const poison = (options: { count: number | null; fraction: number; sigma: number }, seed = 1, split = data, tokenInputs?: TokenInputs) =>
+  gaussianAttack.create(options, createTestContext(seed)).poison({ data: split, models: factory(tokenInputs), training: undefined as never });
 
 beforeAll(async () => {
   data = await blobsDataset.create({ trainSize: 1000, testSize: 10, dimension: 20, separation: 3 }, createTestContext(0)).load();
@@ -49,4 +56,32 @@ describe('core/gaussian', () => {
   it('rejects a poison count the training set cannot supply', async () => {
     await expect(async () => poison({ count: 1000, fraction: 0.1, sigma: 1 })).rejects.toThrow('cannot make 1000 poisons from 1000 training points; choose count in 1..999');
   });
+
+  it('on a token model keeps the token ids, writes distinct noise seeds and σ into the rows, and records tokenNoise of the embeddings shape', async () => {
+    const maxLength = 6;
+    const tokens: TokenInputs = { maxLength, vocabSize: 50, embeddingShape: [maxLength, 4] };
+    const size = tokenRowSize(maxLength);
+    const rowsOf = Float32Array.from({ length: 40 * size }, (_, i) => {
+      const t = i % size;
+      return t < 1 + (Math.floor(i / size) % maxLength) ? (i * 7) % 50 : t < maxLength ? TOKEN_PADDING : 0;
+    });
+    const train = createExamples(rowsOf, Int32Array.from({ length: 40 }, (_, i) => i % 2), [size]);
+    const result = await poison({ count: 10, fraction: 0.05, sigma: 0.5 }, 1, { ...data, train }, tokens);
+    const record = result.artifacts.get(GAUSSIAN_NOISE)!;
+    expect(record.noiseShape).toEqual([maxLength, 4]);
+    expect(record.noise).toHaveLength(10 * maxLength * 4);
+    const seeds = new Set<number>();
+    for (let i = 0; i < 10; i++) {
+      const row = result.poisons.inputs.subarray(i * size, (i + 1) * size);
+      expect(Array.from(row.subarray(0, maxLength))).toEqual(Array.from(record.baseInputs.subarray(i * size, i * size + maxLength)));
+      const [seed, sigma] = [row[maxLength], row[maxLength + 1]];
+      expect(Number.isInteger(seed) && seed >= 1 && seed < 2 ** 24).toBe(true);
+      expect(sigma).toBe(Math.fround(0.5));
+      seeds.add(seed);
+      expect(Array.from(record.noise.subarray(i * 24, (i + 1) * 24))).toEqual(Array.from(tokenNoise(seed, sigma, 24)));
+    }
+    expect(seeds.size).toBe(10);
+    expect(result.clean.count).toBe(30);
+  });
 });
+

@@ -77,8 +77,9 @@ describe('GUS on a model that never trained', () => {
   it.each([11, 12, 13, 14])('seed %i: |z| < 3 for an untrained MLP', async (seed) => {
     const ctx = { rng: createRng(seed), logger: silentLogger, engine: { backend: 'wasm' as const, reason: 'test', threads: 1 }, meter: undefined as never };
     const data = await mnistDataset.create({ trainSize: 2000, testSize: 100, splitSeed: 0, validationSize: 0 }, ctx).load();
-    const poison = await gaussianAttack.create({ count: 300, fraction: 0.05, sigma: 1 }, { ...ctx, rng: createRng(seed).fork('attack') }).poison({ data, models: undefined as never, training: undefined as never });
-    const model = mlpModel.create({ hidden: [64] }, { inputShape: [28, 28, 1], numClasses: 10 }, ctx).build(createRng(seed).fork('init'));
+    const factory = mlpModel.create({ hidden: [64] }, { inputShape: [28, 28, 1], numClasses: 10 }, ctx);
+    const poison = await gaussianAttack.create({ count: 300, fraction: 0.05, sigma: 1 }, { ...ctx, rng: createRng(seed).fork('attack') }).poison({ data, models: factory, training: undefined as never });
+    const model = factory.build(createRng(seed).fork('init'));
     try {
       const results = await gusMetric.create({ control: false, batchSize: 256 }, ctx).compute({
         model,
