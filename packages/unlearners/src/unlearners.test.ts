@@ -113,4 +113,7 @@ describe('core/retrain-replica', () => {
   });
 });
 
+describeUnlearnerConformance(noneUnlearner);
+describeUnlearnerConformance(retrainUnlearner);
+describeUnlearnerConformance(retrainReplicaUnlearner);
 describeUnlearnerConformance(gdUnlearner);
