@@ -52,7 +52,7 @@ describe('unlearn-bench validate', () => {
     ['a wrong type', variant((m) => (m.seeds = '1')), ['seeds: expected array, got the string "1". (Seeds to repeat the whole experiment with; results are reported as mean ± std over them.)']],
     ['a non-integer seed', variant((m) => (m.seeds = [1.5])), ['seeds[0]: expected integer, got number 1.5.']],
     ['an extra top-level key', variant((m) => { m.seed = m.seeds; delete m.seeds; }), ["seeds: missing required property 'seeds'.", "seed: unknown property 'seed'. Did you mean 'seeds'? Expected properties: $schema, name, description, plugins, seeds, backend, dataset, model, training, attacks, unlearners, budgets, metrics, cellTimeout, selection."]],
-    ['an unknown plugin option', variant((m) => (m.unlearners[3].options = { lr: 0.1 })), ["unlearners[3].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum, optimizer, weightDecay, nesterov, decoupledWeightDecay, betas, eps, schedule."]],
+    ['an unknown plugin option', variant((m) => (m.unlearners[3].options = { lr: 0.1 })), ["unlearners[3].options.lr: unknown property 'lr'. Did you mean 'learningRate'? Expected properties: learningRate, batchSize, momentum, optimizer, weightDecay, nesterov, decoupledWeightDecay, betas, eps, schedule, augment."]],
     ['an out-of-range training value', variant((m) => (m.training.momentum = 1.5)), ['training.momentum: must be < 1, got number 1.5. (SGD momentum (sgd only; adam and adamw use betas).)']],
     ['a missing required field', variant((m) => delete m.model), ["model: missing required property 'model'."]],
     ['a budget above 1', variant((m) => (m.budgets = [0.05, 1.5])), ['budgets[1]: must be <= 1, got number 1.5.']],
