@@ -10,15 +10,15 @@ export interface EngineInfo {
   /** Threads the backend uses, where known. */
   readonly threads: number;
   /**
-   * Kernels that replace the backend's own and change results in the last bits (`native-blas`: the
-   * optional OpenBLAS kernels under wasm); absent when the backend runs its own.
+   * Kernels that replace the backend's own and change results in the last bits (`native-blas2-<core>`:
+   * the optional OpenBLAS kernels under wasm, with OpenBLAS's CPU core); absent when the backend runs its own.
    */
   readonly kernels?: string;
 }
 
 /**
  * The engine as cell keys and records name it: the backend, plus `+kernels` when other kernels run
- * (`wasm+native-blas`), so that results computed with different kernels are never reused or pooled
+ * (`wasm+native-blas2-cooperlake`), so that results computed with different kernels are never reused or pooled
  * as one another's.
  */
 export function engineKey(engine: Pick<EngineInfo, 'backend' | 'kernels'>): string {

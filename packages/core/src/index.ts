@@ -101,10 +101,12 @@ export {
   accuracy,
   perExampleLoss,
   inputGradients,
+  SOFTMAX_CROSS_ENTROPY_KERNEL,
+  SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
 } from './training.ts';
 export type { SgdOptions, TrainReport } from './training.ts';
-export { createOptimizer, scheduledLearningRate, trainingRecipeIssues } from './optimizers.ts';
-export type { Optimizer, OptimizerName, OptimizerRecipe, OptimizerHorizon, LearningRateSchedule, StepExtras } from './optimizers.ts';
+export { createOptimizer, scheduledLearningRate, trainingRecipeIssues, SGD_UPDATE_KERNEL } from './optimizers.ts';
+export type { Optimizer, OptimizerName, OptimizerRecipe, OptimizerHorizon, LearningRateSchedule, StepExtras, SgdUpdateAttrs } from './optimizers.ts';
 
 export { Registry } from './plugin/registry.ts';
 export type { RegistryEntry, DefinitionOf } from './plugin/registry.ts';

@@ -86,6 +86,29 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/**
+ * A kernel a backend may register to take one SGD step of a variable in one pass (the models package
+ * registers it with its native kernels): inputs `w`, `g` and, where present, `buffer` (the momentum
+ * buffer of the previous step) and `noise` (`StepExtras.updateNoise`), all float32 of one shape;
+ * outputs `[w']`, or `[w', buffer']` when `momentum` > 0. It must give the bits of the composite in
+ * `createOptimizer` (one float32 rounding per operation, in the same order, no fused multiply-add):
+ * g ← g + w·coupledDecay; w₀ ← w·decoupledFactor; b ← buffer·momentum + g (b ← g without a buffer);
+ * d ← nesterov ? g + b·momentum : b (d ← g when momentum is 0); d ← d + noise; w' ← w₀ − d·learningRate,
+ * where coupledDecay 0 and decoupledFactor 1 skip their operation.
+ */
+export const SGD_UPDATE_KERNEL = 'UnlearnBenchSgdUpdate';
+
+/** The attributes of `SGD_UPDATE_KERNEL`. */
+export interface SgdUpdateAttrs {
+  readonly momentum: number;
+  readonly learningRate: number;
+  /** λ of coupled weight decay, or 0. */
+  readonly coupledDecay: number;
+  /** 1 − lr·λ of decoupled weight decay, or 1. */
+  readonly decoupledFactor: number;
+  readonly nesterov: boolean;
+}
+
 /** Problems with the optimizer fields of a recipe, as `{ path, message }` relative to the recipe. */
 export function trainingRecipeIssues(recipe: OptimizerRecipe): { path: string; message: string }[] {
   const issues: { path: string; message: string }[] = [];
@@ -195,11 +218,37 @@ export function createOptimizer(recipe: OptimizerRecipe, variables: readonly tf.
     step(grads, extras) {
       if (disposed) throw new Error('optimizer used after dispose()');
       const lr = optimizer.learningRate();
+      // The backend's one-pass SGD kernel, where it has one (SGD_UPDATE_KERNEL: the same bits).
+      const fused = name === 'sgd' && tf.getKernel(SGD_UPDATE_KERNEL, tf.getBackend()) !== undefined;
       variables.forEach((variable, i) => {
         const gradient = grads[variable.name];
         if (!gradient) return; // as PyTorch skips a parameter whose .grad is None
         variableSteps[i] += 1;
         const k = variableSteps[i];
+        const noise = extras?.updateNoise?.[variable.name];
+        if (fused && [gradient, noise].every((t) => !t || (t.dtype === 'float32' && tf.util.arraysEqual(t.shape, variable.shape)))) {
+          const previous = slots[i]?.[0];
+          const attrs: SgdUpdateAttrs = {
+            momentum,
+            learningRate: lr,
+            coupledDecay: lambda > 0 && !decoupled ? lambda : 0,
+            decoupledFactor: lambda > 0 && decoupled ? 1 - lr * lambda : 1,
+            nesterov,
+          };
+          const kept = tf.tidy(() => {
+            const inputs: tf.NamedTensorMap = { w: variable, g: gradient };
+            if (previous) inputs.buffer = previous;
+            if (noise) inputs.noise = noise;
+            const [updated, buffer] = tf.engine().runKernel(SGD_UPDATE_KERNEL, inputs, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+            variable.assign(updated);
+            return buffer ? [tf.keep(buffer)] : [];
+          });
+          if (kept.length > 0) {
+            if (slots[i]) tf.dispose(slots[i]);
+            slots[i] = kept;
+          }
+          return;
+        }
         const kept = tf.tidy(() => {
           let w: tf.Tensor = variable;
           let g: tf.Tensor = gradient;
@@ -226,7 +275,6 @@ export function createOptimizer(recipe: OptimizerRecipe, variables: readonly tf.
             direction = tf.div(tf.div(m, correction1), tf.add(tf.div(tf.sqrt(v), Math.sqrt(correction2)), eps));
             state = [m, v];
           }
-          const noise = extras?.updateNoise?.[variable.name];
           if (noise) direction = tf.add(direction, noise);
           variable.assign(tf.sub(w, tf.mul(direction, lr)));
           return state.map((t) => tf.keep(t.clone()));

@@ -78,8 +78,76 @@ export function labelsTensor(examples: Examples, indices?: ArrayLike<number>): t
   return tf.tensor1d(out, 'int32');
 }
 
-/** Per-example softmax cross-entropy of `logits` `[n, c]` against integer `labels` `[n]`. */
+/**
+ * A kernel a backend may register for the per-example softmax cross-entropy: inputs `logits`
+ * (float32 `[n, c]`) and `labels` (int32 `[n]`), output `loss` `[n]` = log Σⱼ exp(zⱼ − m) − (z_label − m)
+ * with m the row's maximum (0 for a label outside 0 … c−1). Its gradient (registered here, for any
+ * backend) runs SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL where registered, else ordinary ops.
+ */
+export const SOFTMAX_CROSS_ENTROPY_KERNEL = 'UnlearnBenchSoftmaxCrossEntropy';
+
+/**
+ * A kernel a backend may register for the gradient of SOFTMAX_CROSS_ENTROPY_KERNEL: inputs `logits`,
+ * `labels`, `dy` (`[n]`), output (softmax(logits) − onehot(labels)) · dy per row (0 for a label
+ * outside the classes). Its own gradient (second order) is registered here from ordinary ops.
+ */
+export const SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL = 'UnlearnBenchSoftmaxCrossEntropyGrad';
+
+const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/**
+ * (softmax(logits) − onehot(labels)) · dy per row, 0 for a row whose label is outside the classes (its
+ * loss is the constant 0): one kernel where the backend has it.
+ */
+function softmaxCrossEntropyGrad(logits: tf.Tensor, labels: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  if (hasKernel(SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL)) return tf.engine().runKernel(SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL, { logits, labels, dy }) as tf.Tensor;
+  const oneHot = tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!);
+  const valid = tf.sum(oneHot, 1, true);
+  return tf.mul(tf.sub(tf.mul(tf.softmax(logits), valid), oneHot), tf.expandDims(dy, 1));
+}
+
+tf.registerGradient({
+  kernelName: SOFTMAX_CROSS_ENTROPY_KERNEL,
+  inputsToSave: ['logits', 'labels'],
+  gradFunc: (dy, [logits, labels]) => ({
+    logits: () => softmaxCrossEntropyGrad(logits, labels, dy as tf.Tensor),
+    labels: () => tf.zeros(labels.shape),
+  }),
+});
+
+// With s = softmax(z), v = 1 where the label is a class (else 0) and an upstream G of the gradient
+// d = (s·v − y)·dy: ∂⟨G, d⟩/∂z = s ⊙ (u − Σⱼ sⱼuⱼ) with u = G·dy·v (the softmax Jacobian is
+// symmetric), and ∂⟨G, d⟩/∂dy = Σⱼ Gⱼ(sⱼv − yⱼ).
+tf.registerGradient({
+  kernelName: SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL,
+  inputsToSave: ['logits', 'labels', 'dy'],
+  gradFunc: (g, [logits, labels, dy]) => {
+    const upstream = g as tf.Tensor;
+    const oneHot = (): tf.Tensor => tf.oneHot(labels as tf.Tensor1D, logits.shape[1]!);
+    return {
+      logits: () => {
+        const s = tf.softmax(logits);
+        const u = tf.mul(upstream, tf.mul(tf.expandDims(dy, 1), tf.sum(oneHot(), 1, true)));
+        return tf.mul(s, tf.sub(u, tf.sum(tf.mul(s, u), 1, true)));
+      },
+      labels: () => tf.zeros(labels.shape),
+      dy: () => {
+        const y = oneHot();
+        return tf.sum(tf.mul(upstream, tf.sub(tf.mul(tf.softmax(logits), tf.sum(y, 1, true)), y)), 1);
+      },
+    };
+  },
+});
+
+/**
+ * Per-example softmax cross-entropy of `logits` `[n, c]` against integer `labels` `[n]`: one kernel
+ * where the backend registers SOFTMAX_CROSS_ENTROPY_KERNEL (the models package's native kernels),
+ * else log-softmax and a one-hot product.
+ */
 export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
+  if (logits.rank === 2 && logits.dtype === 'float32' && labels.dtype === 'int32' && hasKernel(SOFTMAX_CROSS_ENTROPY_KERNEL)) {
+    return tf.engine().runKernel(SOFTMAX_CROSS_ENTROPY_KERNEL, { logits, labels }) as tf.Tensor1D;
+  }
   return tf.tidy(() => {
     const logProbs = tf.logSoftmax(logits);
     const oneHot = tf.oneHot(labels, logits.shape[1]);

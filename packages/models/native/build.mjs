@@ -56,7 +56,8 @@ if (!headers) giveUp("Node's headers (node_api.h) were not found; set npm_config
 const cc = process.env.CC || 'cc';
 const partial = `${target}.partial`;
 mkdirSync(dirname(target), { recursive: true });
-const args = ['-O3', '-std=c11', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wno-unused-parameter', `-I${headers}`, source, '-o', partial, ...blasFlags()];
+// -ffp-contract=off: the elementwise kernels must round every operation as the wasm kernels do (no fused multiply-add).
+const args = ['-O3', '-std=c11', '-ffp-contract=off', '-fPIC', '-shared', '-Wall', '-Wextra', '-Wno-unused-parameter', `-I${headers}`, source, '-o', partial, ...blasFlags(), '-lm'];
 try {
   execFileSync(cc, args, { stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8' });
 } catch (error) {

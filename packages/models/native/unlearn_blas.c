@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,15 @@ char *openblas_get_config(void);
 /* Most threads the pool runs (the calling thread included). */
 #define MAX_THREADS 64
 /* A product is cut into at most this many blocks, each at least MIN_BLOCK rows or columns wide and
- * about PART_MACS multiply-adds (smaller products run as one call). */
+ * at least PART_MACS multiply-adds, a power of two of them (smaller products run as one call). Fewer,
+ * wider blocks pack the shared operand fewer times: the MLP's 64×784·784×512 runs as 2 blocks (it
+ * was 8 of 64 columns, with 2²¹). */
 #ifndef MAX_PARTS
 #define MAX_PARTS 8
 #endif
 #define MIN_BLOCK 16
 #ifndef PART_MACS
-#define PART_MACS (1 << 21)
+#define PART_MACS (1 << 23)
 #endif
 
 /* ---- thread pool ---------------------------------------------------------------------------- */
@@ -216,10 +219,13 @@ typedef struct {
 /* Blocks a product is cut into: a function of its shape only (see MAX_PARTS). */
 static int64_t product_parts(int64_t m, int64_t n, int64_t k) {
   const int64_t wide = m >= n ? m : n;
-  int64_t parts = m * n * k / PART_MACS;
-  if (parts > MAX_PARTS) parts = MAX_PARTS;
-  if (parts > wide / MIN_BLOCK) parts = wide / MIN_BLOCK;
-  return parts < 1 ? 1 : parts;
+  int64_t limit = m * n * k / PART_MACS;
+  if (limit > MAX_PARTS) limit = MAX_PARTS;
+  if (limit > wide / MIN_BLOCK) limit = wide / MIN_BLOCK;
+  /* A power of two, so that 1, 2, 4 or 8 threads share the parts evenly. */
+  int64_t parts = 1;
+  while (parts * 2 <= limit) parts *= 2;
+  return parts;
 }
 
 /* Rows (if m ≥ n) or columns of block `part` of `parts`: a multiple of MIN_BLOCK wide, maybe empty. */
@@ -251,6 +257,17 @@ static void product_block(const Product *p, int64_t parts, int64_t part, float b
               (int)p->lda, b, (int)p->ldb, beta, c, (int)p->ldc);
 }
 
+/* row[j] = relu(row[j] + bias[j]) (bias and ReLU each optional), in place; ReLU as TF.js's: NaN stays NaN, −0 becomes 0. */
+static void epilogue(float *restrict row, const float *restrict bias, int64_t count, int relu) {
+  if (bias)
+    for (int64_t j = 0; j < count; j++) row[j] += bias[j];
+  if (relu)
+    for (int64_t j = 0; j < count; j++) {
+      const float v = row[j];
+      row[j] = v > 0.0f || v != v ? v : 0.0f;
+    }
+}
+
 /* A batch of products sharing a shape, with an optional bias row and ReLU (the sgemm entry). */
 typedef struct {
   Product base;
@@ -271,23 +288,13 @@ static void batch_part(void *ctx, int64_t index, int worker) {
   /* The rows and columns of C this part writes. */
   const int64_t r0 = p.m >= p.n ? from : 0, rows = p.m >= p.n ? count : p.m;
   const int64_t c0 = p.m >= p.n ? 0 : from, cols = p.m >= p.n ? p.n : count;
-  float beta = 0.0f;
-  if (job->bias) {
-    for (int64_t r = r0; r < r0 + rows; r++) memcpy(p.c + r * p.ldc + c0, job->bias + c0, (size_t)cols * sizeof(float));
-    beta = 1.0f;
-  }
   if (p.k == 0) {
-    if (!job->bias)
-      for (int64_t r = r0; r < r0 + rows; r++) memset(p.c + r * p.ldc + c0, 0, (size_t)cols * sizeof(float));
+    for (int64_t r = r0; r < r0 + rows; r++) memset(p.c + r * p.ldc + c0, 0, (size_t)cols * sizeof(float));
   } else {
-    product_block(&p, job->parts, part, beta);
+    product_block(&p, job->parts, part, 0.0f);
   }
-  if (job->relu) {
-    for (int64_t r = r0; r < r0 + rows; r++) {
-      float *row = p.c + r * p.ldc + c0;
-      for (int64_t j = 0; j < cols; j++) row[j] = row[j] > 0.0f ? row[j] : 0.0f;
-    }
-  }
+  /* Bias after the product, as a separate add would be (so the bits are those of matMul + add). */
+  for (int64_t r = r0; r < r0 + rows; r++) epilogue(p.c + r * p.ldc + c0, job->bias ? job->bias + c0 : NULL, cols, job->relu);
 }
 
 /*
@@ -412,6 +419,8 @@ typedef struct {
   Conv g;
   const float *x, *filter, *dy;
   float *out;      /* y, dx or (for the filter gradient) the per-chunk partial sums */
+  const float *bias; /* forward only: added per output channel, or NULL */
+  int relu;          /* forward only: max(0, ·) after the bias */
   int64_t chunk;   /* images per chunk */
   int pointwise;
 } ConvJob;
@@ -433,8 +442,12 @@ static void forward_part(void *ctx, int64_t part, int worker) {
     im2col(x, g, images, scratch[worker]);
     cols = scratch[worker];
   }
+  float *y = job->out + b0 * pix * g->co;
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(images * pix), (int)g->co, (int)k, 1.0f, cols, (int)k, job->filter,
-              (int)g->co, 0.0f, job->out + b0 * pix * g->co, (int)g->co);
+              (int)g->co, 0.0f, y, (int)g->co);
+  /* Bias and ReLU while the chunk's output is still in cache. */
+  if (job->bias || job->relu)
+    for (int64_t r = 0; r < images * pix; r++) epilogue(y + r * g->co, job->bias, g->co, job->relu);
 }
 
 static void input_grad_part(void *ctx, int64_t part, int worker) {
@@ -466,15 +479,21 @@ static void filter_grad_part(void *ctx, int64_t part, int worker) {
               job->dy + b0 * pix * g->co, (int)g->co, 0.0f, job->out + part * k * g->co, (int)g->co);
 }
 
-/* Reads (heap, three tensor offsets, 15 geometry values), checks extents, and plans the chunks. */
-static int conv_args(napi_env env, napi_callback_info info, float **heap, int64_t *p, ConvJob *job, const int kinds[3]) {
-  napi_value args[19];
+/*
+ * Reads (heap, three tensor offsets, `extra` more integers into extras, 15 geometry values), checks
+ * extents, and plans the chunks.
+ */
+static int conv_args(napi_env env, napi_callback_info info, float **heap, size_t *heap_len, int64_t *p, ConvJob *job, const int kinds[3],
+                     int extra, int64_t *extras) {
+  napi_value args[21];
   size_t len;
-  int64_t v[18];
-  if (!read_args(env, info, 19, args, heap, &len, v)) return 0;
+  int64_t v[20];
+  if (!read_args(env, info, 19 + (size_t)extra, args, heap, &len, v)) return 0;
+  *heap_len = len;
   memset(job, 0, sizeof(*job));
+  for (int i = 0; i < extra; i++) extras[i] = v[3 + i];
   Conv *g = &job->g;
-  if (!read_conv(env, v + 3, g)) return 0;
+  if (!read_conv(env, v + 3 + extra, g)) return 0;
   const int64_t sizes[3] = {g->batch * g->h * g->w * g->ci, g->kh * g->kw * g->ci * g->co, g->batch * g->oh * g->ow * g->co};
   for (int i = 0; i < 3; i++) {
     p[i] = v[i];
@@ -493,15 +512,21 @@ static int64_t chunk_count(const ConvJob *job) { return (job->g.batch + job->chu
 
 enum { INPUT = 0, FILTER = 1, OUTPUT = 2 };
 
-/* conv2d(heap, x, filter, y, geometry…): y = conv(x, filter). */
+/* conv2d(heap, x, filter, y, bias, relu, geometry…): y = conv(x, filter) (+ bias[Co]) (then max(0, ·) if relu); bias < 0: none. */
 static napi_value conv2d(napi_env env, napi_callback_info info) {
   static const int kinds[3] = {INPUT, FILTER, OUTPUT};
   float *heap;
-  int64_t p[3];
+  size_t heap_len;
+  int64_t p[3], extras[2];
   ConvJob job;
-  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
-  if (job.g.batch * job.g.oh * job.g.ow == 0) return NULL;
+  if (!conv_args(env, info, &heap, &heap_len, p, &job, kinds, 2, extras)) return NULL;
   job.x = heap + p[0], job.filter = heap + p[1], job.out = heap + p[2];
+  if (extras[0] >= 0) {
+    if (!in_heap(env, heap_len, extras[0], job.g.co)) return NULL;
+    job.bias = heap + extras[0];
+  }
+  job.relu = extras[1] != 0;
+  if (job.g.batch * job.g.oh * job.g.ow == 0) return NULL;
   parallel_for(forward_part, &job, chunk_count(&job));
   return NULL;
 }
@@ -510,9 +535,10 @@ static napi_value conv2d(napi_env env, napi_callback_info info) {
 static napi_value conv2d_backprop_input(napi_env env, napi_callback_info info) {
   static const int kinds[3] = {OUTPUT, FILTER, INPUT};
   float *heap;
+  size_t heap_len;
   int64_t p[3];
   ConvJob job;
-  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
+  if (!conv_args(env, info, &heap, &heap_len, p, &job, kinds, 0, NULL)) return NULL;
   if (job.g.batch * job.g.oh * job.g.ow == 0) {
     memset(heap + p[2], 0, (size_t)(job.g.batch * job.g.h * job.g.w * job.g.ci) * sizeof(float));
     return NULL;
@@ -530,9 +556,10 @@ static size_t partials_floats = 0;
 static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) {
   static const int kinds[3] = {INPUT, OUTPUT, FILTER};
   float *heap;
+  size_t heap_len;
   int64_t p[3];
   ConvJob job;
-  if (!conv_args(env, info, &heap, p, &job, kinds)) return NULL;
+  if (!conv_args(env, info, &heap, &heap_len, p, &job, kinds, 0, NULL)) return NULL;
   const int64_t size = job.g.kh * job.g.kw * job.g.ci * job.g.co;
   float *dw = heap + p[2];
   if (job.g.batch * job.g.oh * job.g.ow == 0) {
@@ -558,6 +585,290 @@ static napi_value conv2d_backprop_filter(napi_env env, napi_callback_info info) 
   }
   return NULL;
 }
+
+/* ---- elementwise kernels ------------------------------------------------------------------- */
+
+/* Elementwise work is cut into parts of this many elements (fixed, so results never depend on the threads). */
+#define ELEMENT_PART (1 << 16)
+
+static int64_t element_parts(int64_t n) { return (n + ELEMENT_PART - 1) / ELEMENT_PART; }
+
+static void element_range(int64_t n, int64_t part, int64_t *from, int64_t *to) {
+  *from = part * ELEMENT_PART;
+  *to = *from + ELEMENT_PART < n ? *from + ELEMENT_PART : n;
+}
+
+/* Like read_args, for arguments that are numbers of either kind (offsets and scalars). */
+static int read_numbers(napi_env env, napi_callback_info info, size_t want, float **heap, size_t *heap_len, double *numbers) {
+  napi_value args[16];
+  size_t argc = want;
+  if (want > 16 || napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != want) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: wrong number of arguments");
+    return 0;
+  }
+  napi_typedarray_type type;
+  size_t length, offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array ||
+      data == NULL) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: the first argument must be a Float32Array over the wasm heap");
+    return 0;
+  }
+  *heap = (float *)data;
+  *heap_len = length;
+  for (size_t i = 1; i < want; i++) {
+    if (napi_get_value_double(env, args[i], &numbers[i - 1]) != napi_ok) {
+      napi_throw_type_error(env, NULL, "unlearn_blas: arguments after the heap must be numbers");
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* An optional tensor of n floats at `offset` (< 0: none): its address, or NULL; 0 if it lies outside the heap (thrown). */
+static int optional_tensor(napi_env env, float *heap, size_t heap_len, double offset, int64_t n, float **out) {
+  *out = NULL;
+  if (offset < 0) return 1;
+  if (!in_heap(env, heap_len, (int64_t)offset, n)) return 0;
+  *out = heap + (int64_t)offset;
+  return 1;
+}
+
+typedef struct {
+  const float *dy, *y;
+  float *dx;
+  int64_t n;
+} ReluGradJob;
+
+static void relu_grad_part(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const ReluGradJob *job = (const ReluGradJob *)ctx;
+  int64_t from, to;
+  element_range(job->n, part, &from, &to);
+  const float *restrict dy = job->dy, *restrict y = job->y;
+  float *restrict dx = job->dx;
+  /* dy · step(y), step as TF.js defines it: 1 where y > 0, NaN where y is NaN, else 0 (branch-free, so it vectorises). */
+  for (int64_t i = from; i < to; i++) {
+    const float v = y[i];
+    const float step = v > 0.0f ? 1.0f : 0.0f;
+    dx[i] = dy[i] * (v == v ? step : v);
+  }
+}
+
+/* reluGrad(heap, n, dy, y, dx): dx = dy · step(y), the gradient of ReLU through its output y. */
+static napi_value relu_grad(napi_env env, napi_callback_info info) {
+  float *heap;
+  size_t len;
+  double v[4];
+  if (!read_numbers(env, info, 5, &heap, &len, v)) return NULL;
+  const int64_t n = (int64_t)v[0];
+  ReluGradJob job = {.n = n};
+  float *dy, *y, *dx;
+  if (n < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: reluGrad needs a size and three tensors");
+    return NULL;
+  }
+  if (!optional_tensor(env, heap, len, v[1], n, &dy) || !optional_tensor(env, heap, len, v[2], n, &y) ||
+      !optional_tensor(env, heap, len, v[3], n, &dx))
+    return NULL;
+  job.dy = dy, job.y = y, job.dx = dx;
+  parallel_for(relu_grad_part, &job, element_parts(n));
+  return NULL;
+}
+
+typedef struct {
+  const float *w, *g, *buffer, *noise;
+  float *w_out, *buffer_out;
+  int64_t n;
+  float momentum, lr, coupled_decay, decoupled_factor;
+  int nesterov, coupled, decoupled;
+} SgdJob;
+
+/*
+ * One SGD step, elementwise, in exactly the float32 operations (and order) of core's optimizers.ts
+ * composite (each line one rounded operation; compiled with -ffp-contract=off, so never fused):
+ *   g' = g + w·λ (coupled decay) ; w' = w·(1 − lr·λ) (decoupled) ;
+ *   b = b_prev·μ + g' (or g' on the first step) ; d = nesterov ? g' + b·μ : b (or g' without momentum) ;
+ *   d = d + noise ; w_new = w' − d·lr.
+ */
+static void sgd_part(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const SgdJob *job = (const SgdJob *)ctx;
+  int64_t from, to;
+  element_range(job->n, part, &from, &to);
+  const float mu = job->momentum, lr = job->lr, lambda = job->coupled_decay, factor = job->decoupled_factor;
+  /* No restrict here: w_out may be w and buffer_out buffer (the in-place update). */
+  const float *w = job->w, *grad = job->g, *buffer = job->buffer, *noise = job->noise;
+  float *w_out = job->w_out, *buffer_out = job->buffer_out;
+  const int coupled = job->coupled, decoupled = job->decoupled, nesterov = job->nesterov;
+  if (!coupled && !decoupled && !noise && !nesterov && buffer && buffer_out) {
+    /* The common case (momentum, no decay, from the second step on), written out so that it vectorises. */
+    if (w_out == w && buffer_out == buffer) {
+      float *restrict wv = w_out, *restrict bv = buffer_out;
+      const float *restrict gv = grad;
+      for (int64_t i = from; i < to; i++) {
+        const float kept = bv[i] * mu;
+        const float b = kept + gv[i];
+        bv[i] = b;
+        const float step = b * lr;
+        wv[i] = wv[i] - step;
+      }
+    } else {
+      const float *restrict wv = w, *restrict bv = buffer, *restrict gv = grad;
+      float *restrict wo = w_out, *restrict bo = buffer_out;
+      for (int64_t i = from; i < to; i++) {
+        const float kept = bv[i] * mu;
+        const float b = kept + gv[i];
+        bo[i] = b;
+        const float step = b * lr;
+        wo[i] = wv[i] - step;
+      }
+    }
+    return;
+  }
+  for (int64_t i = from; i < to; i++) {
+    const float wi = w[i];
+    float g = grad[i];
+    float base = wi;
+    if (coupled) {
+      const float decay = wi * lambda;
+      g = g + decay;
+    }
+    if (decoupled) base = wi * factor;
+    float d = g;
+    if (buffer_out) {
+      float b = g;
+      if (buffer) {
+        const float kept = buffer[i] * mu;
+        b = kept + g;
+      }
+      buffer_out[i] = b;
+      if (nesterov) {
+        const float ahead = b * mu;
+        d = g + ahead;
+      } else {
+        d = b;
+      }
+    }
+    if (noise) d = d + noise[i];
+    const float step = d * lr;
+    w_out[i] = base - step;
+  }
+}
+
+/*
+ * sgdUpdate(heap, n, w, g, buffer, noise, wOut, bufferOut, momentum, lr, coupledDecay, decoupledFactor, flags)
+ * Offsets < 0: buffer (first step), noise, bufferOut (no momentum) absent. flags: 1 nesterov, 2
+ * coupled decay (g + w·coupledDecay), 4 decoupled decay (w·decoupledFactor).
+ */
+static napi_value sgd_update(napi_env env, napi_callback_info info) {
+  float *heap;
+  size_t len;
+  double v[12];
+  if (!read_numbers(env, info, 13, &heap, &len, v)) return NULL;
+  const int64_t n = (int64_t)v[0];
+  const int flags = (int)v[11];
+  if (n < 0 || v[1] < 0 || v[2] < 0 || v[5] < 0) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: sgdUpdate needs a size, w, g and wOut");
+    return NULL;
+  }
+  SgdJob job = {.n = n, .momentum = (float)v[7], .lr = (float)v[8], .coupled_decay = (float)v[9], .decoupled_factor = (float)v[10],
+                .nesterov = (flags & 1) != 0, .coupled = (flags & 2) != 0, .decoupled = (flags & 4) != 0};
+  float *w, *g, *buffer, *noise, *w_out, *buffer_out;
+  if (!optional_tensor(env, heap, len, v[1], n, &w) || !optional_tensor(env, heap, len, v[2], n, &g) ||
+      !optional_tensor(env, heap, len, v[3], n, &buffer) || !optional_tensor(env, heap, len, v[4], n, &noise) ||
+      !optional_tensor(env, heap, len, v[5], n, &w_out) || !optional_tensor(env, heap, len, v[6], n, &buffer_out))
+    return NULL;
+  job.w = w, job.g = g, job.buffer = buffer, job.noise = noise, job.w_out = w_out, job.buffer_out = buffer_out;
+  parallel_for(sgd_part, &job, element_parts(n));
+  return NULL;
+}
+
+/* ---- softmax cross-entropy ------------------------------------------------------------------ */
+
+typedef struct {
+  const float *logits, *dy;
+  const int32_t *labels;
+  float *out; /* loss [n] (forward) or dlogits [n, c] (gradient) */
+  int64_t n, c;
+} CrossEntropyJob;
+
+/* Rows per part: fixed, so results never depend on the threads (each row is computed alone anyway). */
+#define CE_ROWS 256
+
+/* m = max of the row, s = Σ exp(z − m) in column order. */
+static void row_max_and_sum(const float *z, int64_t c, float *max, float *sum) {
+  float m = z[0];
+  for (int64_t j = 1; j < c; j++) m = z[j] > m ? z[j] : m;
+  float total = 0.0f;
+  for (int64_t j = 0; j < c; j++) total += expf(z[j] - m);
+  *max = m, *sum = total;
+}
+
+static void ce_forward_part(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const CrossEntropyJob *job = (const CrossEntropyJob *)ctx;
+  const int64_t from = part * CE_ROWS, to = from + CE_ROWS < job->n ? from + CE_ROWS : job->n;
+  for (int64_t i = from; i < to; i++) {
+    const float *z = job->logits + i * job->c;
+    float m, total;
+    row_max_and_sum(z, job->c, &m, &total);
+    const int32_t label = job->labels[i];
+    /* −log softmax(z)[label] = log Σ exp(z − m) − (z[label] − m); a label outside 0 … c−1 has no term (0), as a one-hot of it. */
+    job->out[i] = label >= 0 && label < job->c ? logf(total) - (z[label] - m) : 0.0f;
+  }
+}
+
+static void ce_grad_part(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const CrossEntropyJob *job = (const CrossEntropyJob *)ctx;
+  const int64_t from = part * CE_ROWS, to = from + CE_ROWS < job->n ? from + CE_ROWS : job->n;
+  for (int64_t i = from; i < to; i++) {
+    const float *z = job->logits + i * job->c;
+    float *dz = job->out + i * job->c;
+    float m, total;
+    row_max_and_sum(z, job->c, &m, &total);
+    const int32_t label = job->labels[i];
+    const float g = job->dy[i];
+    if (label < 0 || label >= job->c) {
+      /* No class, no term: the row's loss is the constant 0. */
+      memset(dz, 0, (size_t)job->c * sizeof(float));
+      continue;
+    }
+    /* (softmax(z) − onehot(label)) · dy, per element. */
+    for (int64_t j = 0; j < job->c; j++) {
+      const float p = expf(z[j] - m) / total;
+      dz[j] = (j == label ? p - 1.0f : p) * g;
+    }
+  }
+}
+
+/* Reads (heap, n, c, logits, labels, dy or -1, out) and runs the forward (dy < 0) or the gradient. */
+static napi_value cross_entropy(napi_env env, napi_callback_info info, int gradient) {
+  float *heap;
+  size_t len;
+  double v[6];
+  if (!read_numbers(env, info, 7, &heap, &len, v)) return NULL;
+  const int64_t n = (int64_t)v[0], c = (int64_t)v[1];
+  if (n < 0 || c < 1 || v[2] < 0 || v[3] < 0 || v[5] < 0 || (gradient && v[4] < 0)) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: softmaxCrossEntropy needs n, c ≥ 1, logits, labels, (dy,) out");
+    return NULL;
+  }
+  float *logits, *labels, *dy = NULL, *out;
+  if (!optional_tensor(env, heap, len, v[2], n * c, &logits) || !optional_tensor(env, heap, len, v[3], n, &labels) ||
+      (gradient && !optional_tensor(env, heap, len, v[4], n, &dy)) || !optional_tensor(env, heap, len, v[5], gradient ? n * c : n, &out))
+    return NULL;
+  CrossEntropyJob job = {.logits = logits, .labels = (const int32_t *)labels, .dy = dy, .out = out, .n = n, .c = c};
+  parallel_for(gradient ? ce_grad_part : ce_forward_part, &job, (n + CE_ROWS - 1) / CE_ROWS);
+  return NULL;
+}
+
+/* softmaxCrossEntropy(heap, n, c, logits, labels, -1, loss): loss[i] = −log softmax(logits[i])[labels[i]] (labels int32). */
+static napi_value softmax_cross_entropy(napi_env env, napi_callback_info info) { return cross_entropy(env, info, 0); }
+
+/* softmaxCrossEntropyGrad(heap, n, c, logits, labels, dy, dlogits): dlogits[i] = (softmax(logits[i]) − onehot(labels[i])) · dy[i] (0 for a label outside 0 … c−1). */
+static napi_value softmax_cross_entropy_grad(napi_env env, napi_callback_info info) { return cross_entropy(env, info, 1); }
 
 /* setThreads(n): threads the kernels use (OpenBLAS itself stays single-threaded). */
 static napi_value set_threads(napi_env env, napi_callback_info info) {
@@ -596,6 +907,10 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2d", NULL, conv2d, NULL, NULL, NULL, napi_default_method, NULL},
       {"conv2dBackpropInput", NULL, conv2d_backprop_input, NULL, NULL, NULL, napi_default_method, NULL},
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_default_method, NULL},
+      {"reluGrad", NULL, relu_grad, NULL, NULL, NULL, napi_default_method, NULL},
+      {"sgdUpdate", NULL, sgd_update, NULL, NULL, NULL, napi_default_method, NULL},
+      {"softmaxCrossEntropy", NULL, softmax_cross_entropy, NULL, NULL, NULL, napi_default_method, NULL},
+      {"softmaxCrossEntropyGrad", NULL, softmax_cross_entropy_grad, NULL, NULL, NULL, napi_default_method, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default_method, NULL},
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_default_method, NULL},
   };

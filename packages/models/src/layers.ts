@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Capability, ClassifierModel, LogitsOptions, ModelLayer, Rng } from '@unlearn-bench/core';
+import { conv2dSameOp, denseOp, type Activation } from './engine/fused-ops.ts';
 
 /** What every model built here supports. */
 export const MODEL_CAPABILITIES: readonly Capability[] = ['parameters', 'input-gradients', 'layers'];
@@ -74,14 +75,14 @@ export function conv3x3Layer(name: string, channels: number, filters: number): L
   return { name, parameters: [heUniformKernel([3, 3, channels, filters], 9 * channels), zeroBias(filters)] };
 }
 
-/** `x · kernel + bias` for `x` `[batch, inputs]`. */
-export function dense(x: tf.Tensor2D, [kernel, bias]: readonly tf.Variable[]): tf.Tensor2D {
-  return tf.add(tf.matMul(x, kernel as tf.Tensor2D), bias);
+/** `activation(x · kernel + bias)` for `x` `[batch, inputs]` (one fused kernel where the native kernels run). */
+export function dense(x: tf.Tensor2D, [kernel, bias]: readonly tf.Variable[], activation: Activation = 'linear'): tf.Tensor2D {
+  return denseOp(x, kernel, bias, activation);
 }
 
-/** Stride-1, same-padded convolution plus bias for `x` `[batch, height, width, channels]`. */
-export function conv2dSame(x: tf.Tensor4D, [kernel, bias]: readonly tf.Variable[]): tf.Tensor4D {
-  return tf.add(tf.conv2d(x, kernel as tf.Tensor4D, 1, 'same'), bias);
+/** `activation(conv2d(x, kernel, stride 1, same) + bias)` for `x` `[batch, height, width, channels]` (one fused kernel where the native kernels run). */
+export function conv2dSame(x: tf.Tensor4D, [kernel, bias]: readonly tf.Variable[], activation: Activation = 'linear'): tf.Tensor4D {
+  return conv2dSameOp(x, kernel, bias, activation);
 }
 
 let modelCount = 0;

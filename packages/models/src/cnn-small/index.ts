@@ -35,9 +35,9 @@ function cnnSmallArchitecture(options: CnnSmallOptions, shape: ModelShape): Arch
       denseLayer('dense2', options.dense, shape.numClasses),
     ],
     forward(x, [conv1, conv2, dense1, dense2]) {
-      let h = tf.maxPool(tf.relu(conv2dSame(x as tf.Tensor4D, conv1)), 2, 2, 'valid');
-      h = tf.maxPool(tf.relu(conv2dSame(h, conv2)), 2, 2, 'valid');
-      const features = tf.relu(dense(tf.reshape(h, [-1, flat]) as tf.Tensor2D, dense1));
+      let h = tf.maxPool(conv2dSame(x as tf.Tensor4D, conv1, 'relu'), 2, 2, 'valid');
+      h = tf.maxPool(conv2dSame(h, conv2, 'relu'), 2, 2, 'valid');
+      const features = dense(tf.reshape(h, [-1, flat]) as tf.Tensor2D, dense1, 'relu');
       return dense(features, dense2);
     },
   };

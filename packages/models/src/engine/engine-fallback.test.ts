@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { EngineError } from '@unlearn-bench/core';
 import { describe, expect, it, vi } from 'vitest';
 import { createEngine } from './index.ts';
-import { loadNativeAddon } from './native-kernels.ts';
+import { loadNativeAddon, openblasVersionAndCore } from './native-kernels.ts';
 import { tryWebgpu } from './webgpu.ts';
 
 // An installed tfjs-node-gpu whose native library fails when its backend starts (e.g. no CUDA).
@@ -23,7 +23,7 @@ vi.mock('@tensorflow/tfjs-node-gpu', async () => {
 /** What the reason says about the native kernels, built or not (native-kernels.test.ts tests both). */
 function nativeNote(): string {
   const addon = loadNativeAddon();
-  return addon.ok ? 'native BLAS kernels (OpenBLAS ' + addon.addon.info().config.split(' ')[1] + ', 1 thread)' : addon.why;
+  return addon.ok ? `native BLAS kernels (OpenBLAS ${openblasVersionAndCore(addon.addon.info().config)}, 1 thread)` : addon.why;
 }
 
 describe('engine fallback messages', () => {

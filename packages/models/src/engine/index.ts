@@ -10,7 +10,7 @@ import '@unlearn-bench/core';
 import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError, type BackendName, type EngineInfo } from '@unlearn-bench/core';
-import { configureNativeKernels, loadNativeAddon } from './native-kernels.ts';
+import { configureNativeKernels, loadNativeAddon, nativeKernelsName } from './native-kernels.ts';
 import { registerWasmKernels, useNativeKernels } from './wasm-kernels.ts';
 import { initWasmBackend, threadedWasmUnavailable } from './wasm-threads.ts';
 
@@ -54,9 +54,9 @@ function applyNative(wanted: boolean, threads: number): string {
     useNativeKernels(false);
     return addon.why;
   }
-  const config = configureNativeKernels(threads);
+  const openblas = configureNativeKernels(threads);
   useNativeKernels(true);
-  return `native BLAS kernels (${config.split(' ').slice(0, 2).join(' ')}, ${threads} thread${threads === 1 ? '' : 's'})`;
+  return `native BLAS kernels (OpenBLAS ${openblas}, ${threads} thread${threads === 1 ? '' : 's'})`;
 }
 
 /**
@@ -155,7 +155,7 @@ export async function createEngine(options: EngineOptions = {}): Promise<EngineI
 
 /** EngineInfo's `kernels` when the native kernels run (they change results in the last bits). */
 function nativeKernels(native: boolean): { kernels?: string } {
-  return native && loadNativeAddon().ok ? { kernels: 'native-blas' } : {};
+  return native && loadNativeAddon().ok ? { kernels: nativeKernelsName() } : {};
 }
 
 /** Threads the engine computes with: the native pool's when it runs, else wasm's. */

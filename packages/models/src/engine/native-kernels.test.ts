@@ -10,7 +10,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { createRng, engineKey } from '@unlearn-bench/core';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { createEngine } from './index.ts';
-import { configureNativeKernels, loadAddonFrom, loadNativeAddon, NATIVE_HINT } from './native-kernels.ts';
+import { configureNativeKernels, loadAddonFrom, loadNativeAddon, NATIVE_HINT, openblasCoreType, openblasVersionAndCore } from './native-kernels.ts';
 import { nativeKernelsActive, registerWasmKernels, useNativeKernels } from './wasm-kernels.ts';
 import { initWasmBackend } from './wasm-threads.ts';
 import type { WasmBackend } from './wasm-util.ts';
@@ -76,6 +76,21 @@ describe('native kernel loading', () => {
       why: 'native kernels not built: install libopenblas-dev and run npm run build:native -w @unlearn-bench/models',
     });
     expect(NATIVE_HINT).toBe('install libopenblas-dev and run npm run build:native -w @unlearn-bench/models');
+  });
+
+  it('picks OpenBLAS kernels for Intel CPUs by instruction set, leaves other CPUs to OpenBLAS, and reads its core back', () => {
+    // /proc/cpuinfo as Linux prints it (the fields used, from this project's machines and an older Xeon).
+    const cpu = (vendor: string, flags: string): string => `processor\t: 0\nvendor_id\t: ${vendor}\ncpu family\t: 6\nmodel\t\t: 207\nflags\t\t: fpu sse sse2 ${flags}\n\nprocessor\t: 1\n`;
+    const avx512 = 'avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl';
+    expect(openblasCoreType(cpu('GenuineIntel', `${avx512} avx512_bf16 amx_tile`))).toBe('Cooperlake');
+    expect(openblasCoreType(cpu('GenuineIntel', avx512))).toBe('SkylakeX');
+    expect(openblasCoreType(cpu('GenuineIntel', 'avx avx2 fma'))).toBe('Haswell');
+    expect(openblasCoreType(cpu('GenuineIntel', 'avx sse4_2'))).toBeUndefined();
+    expect(openblasCoreType(cpu('AuthenticAMD', `${avx512} avx512_bf16`))).toBeUndefined();
+    expect(openblasCoreType('')).toBeUndefined();
+    expect(openblasVersionAndCore('OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH NO_AFFINITY Cooperlake MAX_THREADS=64')).toBe('0.3.21 Cooperlake');
+    expect(openblasVersionAndCore('OpenBLAS 0.3.26  USE64BITINT DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=128')).toBe('0.3.26 Zen');
+    expect(openblasVersionAndCore('OpenBLAS 0.3.21')).toBe('0.3.21');
   });
 
   it.runIf(required)('is built (UNLEARN_BENCH_REQUIRE_NATIVE=1)', () => {
@@ -250,7 +265,7 @@ describe.skipIf(skip)(`native kernels${addon.ok ? '' : ` (unavailable: ${addon.w
       expect(engineKey(off)).toBe('wasm');
     } finally {
       const on = await createEngine({ backend: 'wasm' });
-      expect(engineKey(on)).toBe('wasm+native-blas');
+      expect(engineKey(on)).toMatch(/^wasm\+native-blas2-[a-z0-9]+$/);
     }
     expect(nativeKernelsActive()).toBe(true);
   });

@@ -8,8 +8,10 @@
  * (native/build.mjs); without it, or with UNLEARN_BENCH_NATIVE=0, the wasm kernels run and the
  * engine's reason says why. Shapes the native kernels do not cover fall through to the wasm ones.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
+import type { SgdUpdateAttrs } from '@unlearn-bench/core';
 import { heapAddress, type WasmBackend, type WasmMemory } from './wasm-util.ts';
 
 /** The addon's exports (offsets and strides in floats, into `heap`; see unlearn_blas.c). */
@@ -30,9 +32,27 @@ interface NativeAddon {
     bias: number,
     relu: number,
   ): void;
-  conv2d(heap: Float32Array, x: number, filter: number, y: number, ...geometry: number[]): void;
+  conv2d(heap: Float32Array, x: number, filter: number, y: number, bias: number, relu: number, ...geometry: number[]): void;
   conv2dBackpropInput(heap: Float32Array, dy: number, filter: number, dx: number, ...geometry: number[]): void;
   conv2dBackpropFilter(heap: Float32Array, x: number, dy: number, dw: number, ...geometry: number[]): void;
+  reluGrad(heap: Float32Array, n: number, dy: number, y: number, dx: number): void;
+  sgdUpdate(
+    heap: Float32Array,
+    n: number,
+    w: number,
+    g: number,
+    buffer: number,
+    noise: number,
+    wOut: number,
+    bufferOut: number,
+    momentum: number,
+    lr: number,
+    coupledDecay: number,
+    decoupledFactor: number,
+    flags: number,
+  ): void;
+  softmaxCrossEntropy(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: -1, loss: number): void;
+  softmaxCrossEntropyGrad(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: number, dlogits: number): void;
   setThreads(threads: number): void;
   info(): { config: string; threads: number };
 }
@@ -50,8 +70,48 @@ let loaded: Loaded | undefined;
 /** The addon, or why it cannot be used here (not built, or turned off with UNLEARN_BENCH_NATIVE=0). */
 export function loadNativeAddon(): Loaded {
   if (process.env.UNLEARN_BENCH_NATIVE === '0') return { ok: false, why: 'native kernels turned off (UNLEARN_BENCH_NATIVE=0)' };
-  loaded ??= loadAddonFrom(ADDON);
+  if (!loaded) {
+    chooseOpenblasCore();
+    loaded = loadAddonFrom(ADDON);
+  }
   return loaded;
+}
+
+/**
+ * The OPENBLAS_CORETYPE for an x86-64 Intel CPU described by `cpuinfo` (the text of /proc/cpuinfo):
+ * `Cooperlake` with AVX-512 and bfloat16, `SkylakeX` with AVX-512, `Haswell` with AVX2 and FMA;
+ * undefined for other vendors and older CPUs.
+ *
+ * OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from the CPU's model number when it
+ * loads, and a model it does not know gets its oldest x86-64 kernels (Prescott, SSE3): OpenBLAS
+ * 0.3.21 on an Intel Xeon of model 207 ran a 64×784·784×512 sgemm at 16 GFLOP/s on one core instead
+ * of 96 with its Cooperlake kernels (bench/README.md). These are the kernels 0.3.21 picks for the Intel
+ * models it knows of each instruction-set family; other vendors are left to its detection.
+ */
+export function openblasCoreType(cpuinfo: string): string | undefined {
+  const field = (name: string): string | undefined => new RegExp(`^${name}\\s*:\\s*(.*)$`, 'm').exec(cpuinfo)?.[1]?.trim();
+  if (field('vendor_id') !== 'GenuineIntel') return undefined;
+  const flags = new Set((field('flags') ?? '').split(/\s+/));
+  const has = (...names: string[]): boolean => names.every((name) => flags.has(name));
+  if (has('avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl')) return flags.has('avx512_bf16') ? 'Cooperlake' : 'SkylakeX';
+  if (has('avx2', 'fma')) return 'Haswell';
+  return undefined;
+}
+
+/**
+ * Sets OPENBLAS_CORETYPE (read once, when OpenBLAS loads with the addon) from /proc/cpuinfo where
+ * the user has not set it (see openblasCoreType); `run --workers N` children inherit it.
+ */
+function chooseOpenblasCore(): void {
+  if (process.env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux' || process.arch !== 'x64') return;
+  let cpuinfo: string;
+  try {
+    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const core = openblasCoreType(cpuinfo);
+  if (core) process.env.OPENBLAS_CORETYPE = core;
 }
 
 /** Loads the addon at `path` (relative to this file), saying why not where it cannot. */
@@ -71,11 +131,32 @@ function addon(): NativeAddon {
   return result.addon;
 }
 
-/** Sets OpenBLAS's thread count (the engine's), and returns its build string. */
+/** Sets the kernels' thread count (the engine's); returns OpenBLAS's version and the core whose kernels it runs, e.g. `0.3.21 Cooperlake`. */
 export function configureNativeKernels(threads: number): string {
   const native = addon();
   native.setThreads(threads);
-  return native.info().config;
+  return openblasVersionAndCore(native.info().config);
+}
+
+/**
+ * EngineInfo's `kernels` while the native kernels run: their revision (2: the fused layers, SGD step
+ * and cross-entropy, whose gradient differs from the separate ops' in the last bits) and OpenBLAS's
+ * core (each core's sgemm sums in its own order), e.g. `native-blas2-cooperlake`, so that cell keys
+ * never mix results of different kernels.
+ */
+export function nativeKernelsName(): string {
+  const core = openblasVersionAndCore(addon().info().config).split(' ')[1] ?? 'unknown';
+  return `native-blas2-${core.toLowerCase()}`;
+}
+
+/**
+ * `<version> <core>` from OpenBLAS's build string (`OpenBLAS 0.3.21 NO_LAPACKE DYNAMIC_ARCH
+ * NO_AFFINITY Cooperlake MAX_THREADS=64`: the core is the word before MAX_THREADS).
+ */
+export function openblasVersionAndCore(config: string): string {
+  const words = config.split(' ');
+  const max = words.findIndex((word) => word.startsWith('MAX_THREADS='));
+  return max > 2 ? `${words[1]} ${words[max - 1]}` : (words[1] ?? config);
 }
 
 let heap: Float32Array | undefined;
@@ -174,10 +255,103 @@ export function nativeConv2D(fallback: Fallback): tf.KernelFunc {
     if (dataFormat !== 'NHWC' || !floats(x, filter)) return fallback('Conv2D', { x, filter }, attrs, wasm);
     const conv = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
     const out = wasm.makeOutput(conv.outShape, 'float32');
-    addon().conv2d(heapView(wasm), at(wasm, x), at(wasm, filter), at(wasm, out), ...geometry(conv));
+    addon().conv2d(heapView(wasm), at(wasm, x), at(wasm, filter), at(wasm, out), -1, 0, ...geometry(conv));
     return out;
   };
 }
+
+/** FusedConv2D (NHWC, float32) with no or a per-channel bias and linear or ReLU activation, the bias and ReLU applied per chunk while it is in cache; others fall back. */
+export function nativeFusedConv2D(fallback: Fallback): tf.KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const { x, filter, bias, preluActivationWeights } = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
+    const { strides, pad, dataFormat, dilations, dimRoundingMode, activation } = attrs as unknown as tf.FusedConv2DAttrs;
+    const wasm = backend as WasmBackend;
+    const channels = filter?.shape[3];
+    const rowBias = !bias || (bias.shape.at(-1) === channels && tf.util.sizeFromShape(bias.shape) === channels);
+    if (!x || !filter || dataFormat !== 'NHWC' || !floats(x, filter, bias) || preluActivationWeights || !(activation === 'linear' || activation === 'relu') || !rowBias) {
+      return fallback('FusedConv2D', inputs as Record<string, tf.TensorInfo>, attrs, wasm);
+    }
+    const conv = tf.backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, strides, dilations, pad, dimRoundingMode, false, 'channelsLast');
+    const out = wasm.makeOutput(conv.outShape, 'float32');
+    addon().conv2d(heapView(wasm), at(wasm, x), at(wasm, filter), at(wasm, out), bias ? at(wasm, bias) : -1, activation === 'relu' ? 1 : 0, ...geometry(conv));
+    return out;
+  };
+}
+
+/** The kernel `dy · step(y)`: the gradient of ReLU through its output `y` (inputs `dy`, `y`, float32, one shape; see fused-ops.ts). */
+export const RELU_GRAD_KERNEL = 'UnlearnBenchReluGrad';
+
+/** RELU_GRAD_KERNEL in one pass. */
+export const nativeReluGrad: tf.KernelFunc = ({ inputs, backend }) => {
+  const { dy, y } = inputs as unknown as { dy: tf.TensorInfo; y: tf.TensorInfo };
+  const wasm = backend as WasmBackend;
+  if (!floats(dy, y) || !tf.util.arraysEqual(dy.shape, y.shape)) throw new Error(`reluGrad needs float32 dy and y of one shape, got ${dy.dtype} [${dy.shape}] and ${y.dtype} [${y.shape}]`);
+  const out = wasm.makeOutput([...y.shape], 'float32');
+  addon().reluGrad(heapView(wasm), tf.util.sizeFromShape(y.shape), at(wasm, dy), at(wasm, y), at(wasm, out));
+  return out;
+};
+
+/**
+ * core's SGD_UPDATE_KERNEL (optimizers.ts): one SGD step of a variable in one pass. Where nothing
+ * else holds the variable's data or the momentum buffer's (the backend's reference count is 1), it
+ * writes them in place and returns them as its outputs (with a reference added, as share-data.ts does):
+ * that reads and writes each array once, where new outputs cost a third more memory traffic; the
+ * optimizer then assigns them back. Otherwise (a clone shares the data) it writes new tensors.
+ */
+export const nativeSgdUpdate: tf.KernelFunc = ({ inputs, attrs, backend }) => {
+  const { w, g, buffer, noise } = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
+  const { momentum, learningRate, coupledDecay, decoupledFactor, nesterov } = attrs as unknown as SgdUpdateAttrs;
+  const wasm = backend as WasmBackend;
+  const same = (t: tf.TensorInfo | undefined): boolean => !t || (t.dtype === 'float32' && tf.util.arraysEqual(t.shape, w!.shape));
+  if (!w || !g || w.dtype !== 'float32' || !same(g) || !same(buffer) || !same(noise)) {
+    throw new Error('the SGD update kernel needs float32 w, g, buffer and noise of one shape');
+  }
+  const reuse = (t: tf.TensorInfo | undefined): t is tf.TensorInfo => t !== undefined && wasm.refCount(t.dataId) === 1;
+  const inPlace = reuse(w) && (momentum === 0 || !buffer || reuse(buffer));
+  const output = (t: tf.TensorInfo | undefined): tf.TensorInfo => {
+    if (inPlace && t) {
+      wasm.incRef(t.dataId);
+      return { dataId: t.dataId, shape: [...t.shape], dtype: 'float32' };
+    }
+    return wasm.makeOutput([...w.shape], 'float32');
+  };
+  const out = output(w);
+  const bufferOut = momentum > 0 ? output(buffer) : undefined;
+  const flags = (nesterov ? 1 : 0) | (coupledDecay !== 0 ? 2 : 0) | (decoupledFactor !== 1 ? 4 : 0);
+  addon().sgdUpdate(
+    heapView(wasm), tf.util.sizeFromShape(w.shape), at(wasm, w), at(wasm, g), buffer ? at(wasm, buffer) : -1, noise ? at(wasm, noise) : -1,
+    at(wasm, out), bufferOut ? at(wasm, bufferOut) : -1, momentum, learningRate, coupledDecay, decoupledFactor, flags,
+  );
+  return bufferOut ? [out, bufferOut] : [out];
+};
+function crossEntropyInputs(inputs: tf.NamedTensorInfoMap): { logits: tf.TensorInfo; labels: tf.TensorInfo; dy?: tf.TensorInfo; n: number; c: number } {
+  const { logits, labels, dy } = inputs as unknown as Record<string, tf.TensorInfo | undefined>;
+  const [n, c] = logits?.shape ?? [];
+  if (!logits || !labels || logits.dtype !== 'float32' || logits.shape.length !== 2 || labels.dtype !== 'int32' || !tf.util.arraysEqual(labels.shape, [n])) {
+    throw new Error('the softmax cross-entropy kernels need float32 logits [n, c] and int32 labels [n]');
+  }
+  if (dy && (dy.dtype !== 'float32' || !tf.util.arraysEqual(dy.shape, [n]))) throw new Error('the softmax cross-entropy gradient needs a float32 dy [n]');
+  return { logits, labels, dy, n, c };
+}
+
+/** core's SOFTMAX_CROSS_ENTROPY_KERNEL: per-example loss, one pass over the logits. */
+export const nativeSoftmaxCrossEntropy: tf.KernelFunc = ({ inputs, backend }) => {
+  const wasm = backend as WasmBackend;
+  const { logits, labels, n, c } = crossEntropyInputs(inputs);
+  const out = wasm.makeOutput([n], 'float32');
+  addon().softmaxCrossEntropy(heapView(wasm), n, c, at(wasm, logits), at(wasm, labels), -1, at(wasm, out));
+  return out;
+};
+
+/** core's SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL: (softmax − onehot) · dy, one pass. */
+export const nativeSoftmaxCrossEntropyGrad: tf.KernelFunc = ({ inputs, backend }) => {
+  const wasm = backend as WasmBackend;
+  const { logits, labels, dy, n, c } = crossEntropyInputs(inputs);
+  if (!dy) throw new Error('the softmax cross-entropy gradient needs dy');
+  const out = wasm.makeOutput([n, c], 'float32');
+  addon().softmaxCrossEntropyGrad(heapView(wasm), n, c, at(wasm, logits), at(wasm, labels), at(wasm, dy), at(wasm, out));
+  return out;
+};
 
 /** Conv2DBackpropInput (NHWC, float32) as sgemm + col2im. */
 export function nativeConv2DBackpropInput(fallback: Fallback): tf.KernelFunc {

@@ -17,12 +17,19 @@ import { batchMatMulKernel } from './batch-mat-mul.ts';
 import { conv2dBackpropFilterKernel, setFilterGradFormulation } from './conv2d-backprop-filter.ts';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.ts';
 import { maxPoolGradKernel } from './max-pool-grad.ts';
+import { SGD_UPDATE_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL } from '@unlearn-bench/core';
 import {
   nativeBatchMatMul,
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
+  nativeFusedConv2D,
   nativeFusedMatMul,
+  nativeReluGrad,
+  nativeSgdUpdate,
+  nativeSoftmaxCrossEntropy,
+  nativeSoftmaxCrossEntropyGrad,
+  RELU_GRAD_KERNEL,
   type Fallback,
 } from './native-kernels.ts';
 import { castKernel, identityKernel } from './share-data.ts';
@@ -81,8 +88,21 @@ const NATIVE: Record<string, (fallback: Fallback) => tf.KernelFunc> = {
   BatchMatMul: nativeBatchMatMul,
   _FusedMatMul: nativeFusedMatMul,
   Conv2D: nativeConv2D,
+  FusedConv2D: nativeFusedConv2D,
   Conv2DBackpropInput: nativeConv2DBackpropInput,
   Conv2DBackpropFilter: nativeConv2DBackpropFilter,
+};
+
+/**
+ * Kernels wasm does not have, registered with the native ones: the ReLU gradient in one pass
+ * (fused-ops.ts), and core's one-pass SGD step and softmax cross-entropy with its gradient (which
+ * core uses where a backend registers them).
+ */
+const NATIVE_ONLY: Record<string, tf.KernelFunc> = {
+  [RELU_GRAD_KERNEL]: nativeReluGrad,
+  [SGD_UPDATE_KERNEL]: nativeSgdUpdate,
+  [SOFTMAX_CROSS_ENTROPY_KERNEL]: nativeSoftmaxCrossEntropy,
+  [SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL]: nativeSoftmaxCrossEntropyGrad,
 };
 
 /** The wasm kernels the native ones replaced (and fall back to), while they are registered. */
@@ -112,6 +132,10 @@ export function useNativeKernels(on: boolean): void {
       tf.unregisterKernel(kernelName, 'wasm');
       tf.registerKernel(config);
     }
+  }
+  for (const [kernelName, kernelFunc] of Object.entries(NATIVE_ONLY)) {
+    if (on) tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc });
+    else if (tf.getKernel(kernelName, 'wasm')) tf.unregisterKernel(kernelName, 'wasm');
   }
   if (!on) underNative.clear();
   nativeActive = on;

@@ -14,6 +14,8 @@ export interface WasmBackend extends tf.KernelBackend {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
   incRef(dataId: object): void;
+  /** How many tensors share this data. */
+  refCount(dataId: object): number;
   typedArrayFromHeap(info: tf.TensorInfo): tf.backend_util.TypedArray;
   numDataIds(): number;
   readonly dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };

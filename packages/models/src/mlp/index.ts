@@ -23,8 +23,7 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
     forward(x, weights) {
       let h = tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
       weights.forEach((layer, i) => {
-        h = dense(h, layer);
-        if (i < weights.length - 1) h = tf.relu(h);
+        h = dense(h, layer, i < weights.length - 1 ? 'relu' : 'linear');
       });
       return h;
     },
