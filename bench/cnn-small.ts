@@ -48,6 +48,7 @@ import {
   silentLogger,
 } from '@unlearn-bench/core';
 import { cnnSmallModel, createEngine, gpt2Model, mlpModel, resnetModel, type BackendChoice } from '@unlearn-bench/models';
+import { openblasCoreTypeHere } from '../packages/models/src/engine/native-kernels.ts';
 import { tryWebgpu } from '../packages/models/src/engine/webgpu.ts';
 
 const BATCH = 128;
@@ -593,16 +594,22 @@ function runTorch(python: string, args: Args, threads: number): Record<string, u
   if (workloads.length === 0) return [];
   const env = { ...process.env };
   if (!env.LD_LIBRARY_PATH && existsSync(OPENBLAS_OPENMP)) env.LD_LIBRARY_PATH = OPENBLAS_OPENMP;
+  // The same OpenBLAS kernels as ours (the engine's choice, inherited, or the same choice without the
+  // native kernels): a CPU model that OpenBLAS does not know would otherwise run PyTorch on its SSE3 kernels.
+  const core = env.OPENBLAS_CORETYPE ?? openblasCoreTypeHere();
+  if (core) env.OPENBLAS_CORETYPE = core;
   const result = spawnSync(
     python,
     [ANCHOR, '--threads', String(threads), '--steps', String(args.steps), '--epochs', String(args.epochs), '--workload', workloads.join(',')],
     { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'] },
   );
   if (result.status !== 0) throw new Error(`bench/pytorch_anchor.py exited with ${result.status ?? result.signal}`);
-  return result.stdout
+  const records = result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Record<string, unknown>);
+  if (records[0]) console.error(`bench: PyTorch ${String(records[0].torch)}, ${String(records[0].threads)} thread(s), ${String(records[0].openblas ?? records[0].blas)}`);
+  return records;
 }
 
 /** The figures compared with PyTorch, per workload. */

@@ -5,12 +5,15 @@
                                              [--workload cnn-small:32x32x3,cnn-small:28x28x1,mlp,resnet:16:10:128]
 
 Prints one JSON line per workload with the same fields as bench/cnn-small.ts ("framework":
-"pytorch"), and which BLAS library the process loaded (Debian's python3-torch links libblas.so.3,
-which is the reference BLAS unless libopenblas0-openmp or -pthread is installed). The same models,
+"pytorch"), which BLAS library the process loaded (Debian's python3-torch links libblas.so.3,
+which is the reference BLAS unless libopenblas0-openmp or -pthread is installed) and, for OpenBLAS,
+its build string with the CPU core whose kernels it runs (OPENBLAS_CORETYPE picks it; bench/cnn-small.ts
+passes the engine's). The same models,
 batch sizes, optimiser (SGD, lr 0.01, momentum 0.9), standard-normal inputs and uniform labels,
 3 warm-up steps; figures over the median step (cnn-small) or epoch (mlp).
 """
 import argparse
+import ctypes
 import json
 import os
 import statistics
@@ -35,6 +38,19 @@ def loaded_blas():
             if "blas" in name or "lapack" in name or "mkl" in name:
                 found.add(os.path.realpath(path))
     return sorted(found)
+
+
+def openblas_config():
+    """OpenBLAS's build string, with the core whose kernels it runs (e.g. "... Cooperlake MAX_THREADS=64"), if loaded."""
+    for path in loaded_blas():
+        if "openblas" in os.path.basename(path):
+            try:
+                library = ctypes.CDLL(path)
+                library.openblas_get_config.restype = ctypes.c_char_p
+                return library.openblas_get_config().decode()
+            except (OSError, AttributeError):
+                return None
+    return None
 
 
 def cnn_small(channels, height, width):
@@ -230,7 +246,7 @@ def main():
     torch.set_num_threads(args.threads)
     common = {
         "framework": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "blas": loaded_blas(), "mkldnn": torch.backends.mkldnn.is_available(),
+        "blas": loaded_blas(), "openblas": openblas_config(), "mkldnn": torch.backends.mkldnn.is_available(),
     }
     for item in args.workload.split(","):
         name, _, shape = item.partition(":")

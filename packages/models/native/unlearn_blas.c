@@ -24,6 +24,9 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <math.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -785,6 +788,265 @@ static napi_value sgd_update(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* ---- max pooling and the bias gradient ------------------------------------------------------- */
+
+/* An NHWC max pool: input [batch, h, w, c], output [batch, oh, ow, c], window fh × fw, stride, padding. */
+typedef struct {
+  const float *x, *dy;
+  float *out;
+  int64_t batch, h, w, c, oh, ow, fh, fw, sh, sw, top, left;
+} PoolJob;
+
+/* Rows and columns of the input that output pixel (oy, ox) reads. */
+static void window_of(const PoolJob *g, int64_t oy, int64_t ox, int64_t *r0, int64_t *r1, int64_t *c0, int64_t *c1) {
+  const int64_t rc = oy * g->sh - g->top, cc = ox * g->sw - g->left;
+  *r0 = rc > 0 ? rc : 0, *r1 = rc + g->fh < g->h ? rc + g->fh : g->h;
+  *c0 = cc > 0 ? cc : 0, *c1 = cc + g->fw < g->w ? cc + g->fw : g->w;
+}
+
+/* One image: out = max over each window, as the cpu backend takes it (strict >, from −∞: NaN never wins). */
+static void max_pool_part(void *ctx, int64_t b, int worker) {
+  (void)worker;
+  const PoolJob *g = (const PoolJob *)ctx;
+  const int64_t c = g->c;
+  const float *img = g->x + b * g->h * g->w * c;
+  for (int64_t oy = 0; oy < g->oh; oy++) {
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+      float *restrict best = g->out + ((b * g->oh + oy) * g->ow + ox) * c;
+      int64_t r0, r1, c0, c1;
+      window_of(g, oy, ox, &r0, &r1, &c0, &c1);
+      for (int64_t d = 0; d < c; d++) best[d] = -INFINITY;
+      for (int64_t r = r0; r < r1; r++) {
+        for (int64_t col = c0; col < c1; col++) {
+          const float *restrict v = img + (r * g->w + col) * c;
+          for (int64_t d = 0; d < c; d++) best[d] = v[d] > best[d] ? v[d] : best[d];
+        }
+      }
+    }
+  }
+}
+
+/*
+ * One image: dx = Σ over windows of dy at each window's first strict maximum (row-major; NaN never
+ * wins; a window of NaNs or −∞ passes nothing), as the cpu backend and max-pool-grad.ts do. Per
+ * window, the winner of every channel is found in one sweep over the window's pixels and dy written
+ * in another, both across the channels (so they vectorise); where windows do not overlap the winner
+ * gets dy itself, else dy is added.
+ */
+/* dy's bits where mask is set, else +0 (a bit mask rather than a branch, so loops vectorise; union punning is defined in C11). */
+static inline float masked(float value, int set) {
+  union { float f; int32_t i; } bits = {.f = value};
+  bits.i &= -(int32_t)set;
+  return bits.f;
+}
+
+/* max_pool_grad_part for the usual 2×2 pool of stride 2 without padding: one pass, each input pixel written once. */
+static void max_pool_grad_2x2(const PoolJob *g, int64_t b) {
+  const int64_t c = g->c, plane = g->h * g->w * c, row = g->w * c;
+  const float *img = g->x + b * plane;
+  float *dx = g->out + b * plane;
+  if (2 * g->oh < g->h || 2 * g->ow < g->w) memset(dx, 0, (size_t)plane * sizeof(float)); /* rows or columns no window reads */
+  for (int64_t oy = 0; oy < g->oh; oy++) {
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+      const int64_t at = 2 * oy * row + 2 * ox * c;
+      const float *restrict x0 = img + at, *restrict x1 = x0 + c, *restrict x2 = x0 + row, *restrict x3 = x2 + c;
+      float *restrict d0 = dx + at, *restrict d1 = d0 + c, *restrict d2 = d0 + row, *restrict d3 = d2 + c;
+      const float *restrict grad = g->dy + ((b * g->oh + oy) * g->ow + ox) * c;
+      int64_t d = 0;
+#ifdef __SSE2__
+      /* Four channels at a time: the same comparisons as the scalar loop below, as lane masks. */
+      for (; d + 4 <= c; d += 4) {
+        const __m128 a0 = _mm_loadu_ps(x0 + d), a1 = _mm_loadu_ps(x1 + d), a2 = _mm_loadu_ps(x2 + d), a3 = _mm_loadu_ps(x3 + d);
+        const __m128 w0 = _mm_cmpgt_ps(a0, _mm_set1_ps(-INFINITY));
+        __m128 best = _mm_or_ps(_mm_and_ps(w0, a0), _mm_andnot_ps(w0, _mm_set1_ps(-INFINITY)));
+        const __m128 w1 = _mm_cmpgt_ps(a1, best);
+        best = _mm_or_ps(_mm_and_ps(w1, a1), _mm_andnot_ps(w1, best));
+        const __m128 w2 = _mm_cmpgt_ps(a2, best);
+        best = _mm_or_ps(_mm_and_ps(w2, a2), _mm_andnot_ps(w2, best));
+        const __m128 w3 = _mm_cmpgt_ps(a3, best);
+        const __m128 gd = _mm_loadu_ps(grad + d);
+        const __m128 k3 = w3, k2 = _mm_andnot_ps(w3, w2), k1 = _mm_andnot_ps(_mm_or_ps(w2, w3), w1);
+        const __m128 k0 = _mm_andnot_ps(_mm_or_ps(w1, _mm_or_ps(w2, w3)), w0);
+        _mm_storeu_ps(d0 + d, _mm_and_ps(k0, gd));
+        _mm_storeu_ps(d1 + d, _mm_and_ps(k1, gd));
+        _mm_storeu_ps(d2 + d, _mm_and_ps(k2, gd));
+        _mm_storeu_ps(d3 + d, _mm_and_ps(k3, gd));
+      }
+#endif
+      for (; d < c; d++) {
+        /* The first strict maximum in row-major order, from −∞ (NaN never wins). */
+        const float a0 = x0[d], a1 = x1[d], a2 = x2[d], a3 = x3[d];
+        const int w0 = a0 > -INFINITY;
+        float best = w0 ? a0 : -INFINITY;
+        const int w1 = a1 > best;
+        best = w1 ? a1 : best;
+        const int w2 = a2 > best;
+        best = w2 ? a2 : best;
+        const int w3 = a3 > best;
+        const float gd = grad[d];
+        d0[d] = masked(gd, w0 && !w1 && !w2 && !w3);
+        d1[d] = masked(gd, w1 && !w2 && !w3);
+        d2[d] = masked(gd, w2 && !w3);
+        d3[d] = masked(gd, w3);
+      }
+    }
+  }
+}
+
+static void max_pool_grad_part(void *ctx, int64_t b, int worker) {
+  (void)worker;
+  const PoolJob *g = (const PoolJob *)ctx;
+  if (g->fh == 2 && g->fw == 2 && g->sh == 2 && g->sw == 2 && g->top == 0 && g->left == 0 && 2 * g->oh <= g->h && 2 * g->ow <= g->w) {
+    max_pool_grad_2x2(g, b);
+    return;
+  }
+  const int64_t c = g->c, plane = g->h * g->w * c;
+  const float *img = g->x + b * plane;
+  float *dx = g->out + b * plane;
+  const int overlapping = g->sh < g->fh || g->sw < g->fw;
+  float *best = (float *)malloc((size_t)c * sizeof(float));
+  int32_t *which = (int32_t *)malloc((size_t)c * sizeof(int32_t));
+  if (!best || !which) abort(); /* a few kB per image */
+  memset(dx, 0, (size_t)plane * sizeof(float));
+  for (int64_t oy = 0; oy < g->oh; oy++) {
+    for (int64_t ox = 0; ox < g->ow; ox++) {
+      const float *restrict grad = g->dy + ((b * g->oh + oy) * g->ow + ox) * c;
+      int64_t r0, r1, c0, c1;
+      window_of(g, oy, ox, &r0, &r1, &c0, &c1);
+      for (int64_t d = 0; d < c; d++) best[d] = -INFINITY, which[d] = -1;
+      int32_t k = 0;
+      for (int64_t r = r0; r < r1; r++) {
+        for (int64_t col = c0; col < c1; col++, k++) {
+          const float *restrict v = img + (r * g->w + col) * c;
+          float *restrict bv = best;
+          int32_t *restrict wv = which;
+          for (int64_t d = 0; d < c; d++) {
+            /* Branch-free (so it vectorises): mask is all ones where v wins. */
+            const int32_t mask = -(int32_t)(v[d] > bv[d]);
+            bv[d] = v[d] > bv[d] ? v[d] : bv[d];
+            wv[d] = (wv[d] & ~mask) | (k & mask);
+          }
+        }
+      }
+      k = 0;
+      for (int64_t r = r0; r < r1; r++) {
+        for (int64_t col = c0; col < c1; col++, k++) {
+          float *restrict out = dx + (r * g->w + col) * c;
+          const int32_t *restrict wv = which;
+          if (overlapping) {
+            for (int64_t d = 0; d < c; d++) out[d] += masked(grad[d], wv[d] == k);
+          } else {
+            /* Each pixel is in one window: it gets dy where it won (its bits, −0 and NaN included), else 0. */
+            for (int64_t d = 0; d < c; d++) out[d] = masked(grad[d], wv[d] == k);
+          }
+        }
+      }
+    }
+  }
+  free(best);
+  free(which);
+}
+
+/* Reads (heap, x, dy or -1, out, 12 geometry values) for the two pooling entries. */
+static int pool_args(napi_env env, napi_callback_info info, PoolJob *job, int gradient) {
+  float *heap;
+  size_t len;
+  double v[15];
+  if (!read_numbers(env, info, 16, &heap, &len, v)) return 0;
+  job->batch = (int64_t)v[3], job->h = (int64_t)v[4], job->w = (int64_t)v[5], job->c = (int64_t)v[6], job->oh = (int64_t)v[7],
+  job->ow = (int64_t)v[8], job->fh = (int64_t)v[9], job->fw = (int64_t)v[10], job->sh = (int64_t)v[11], job->sw = (int64_t)v[12],
+  job->top = (int64_t)v[13], job->left = (int64_t)v[14];
+  if (job->batch < 0 || job->h < 0 || job->w < 0 || job->c < 0 || job->oh < 0 || job->ow < 0 || job->fh < 1 || job->fw < 1 || job->sh < 1 ||
+      job->sw < 1) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: invalid pooling geometry");
+    return 0;
+  }
+  const int64_t in = job->batch * job->h * job->w * job->c, out = job->batch * job->oh * job->ow * job->c;
+  float *x, *dy = NULL, *o;
+  if (v[0] < 0 || v[2] < 0 || (gradient && v[1] < 0)) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: pooling needs its tensors");
+    return 0;
+  }
+  if (!optional_tensor(env, heap, len, v[0], in, &x) || (gradient && !optional_tensor(env, heap, len, v[1], out, &dy)) ||
+      !optional_tensor(env, heap, len, v[2], gradient ? in : out, &o))
+    return 0;
+  job->x = x, job->dy = dy, job->out = o;
+  return 1;
+}
+
+/* maxPool(heap, x, -1, y, batch, h, w, c, oh, ow, fh, fw, sh, sw, top, left) */
+static napi_value max_pool(napi_env env, napi_callback_info info) {
+  PoolJob job;
+  if (!pool_args(env, info, &job, 0)) return NULL;
+  parallel_for(max_pool_part, &job, job.batch);
+  return NULL;
+}
+
+/* maxPoolGrad(heap, x, dy, dx, batch, h, w, c, oh, ow, fh, fw, sh, sw, top, left) */
+static napi_value max_pool_grad(napi_env env, napi_callback_info info) {
+  PoolJob job;
+  if (!pool_args(env, info, &job, 1)) return NULL;
+  parallel_for(max_pool_grad_part, &job, job.batch);
+  return NULL;
+}
+
+typedef struct {
+  const float *x;
+  double *partials; /* [parts, cols] */
+  int64_t rows, cols;
+} SumJob;
+
+/* Rows per part of the sum over rows: fixed, so the partial sums (and their order) never depend on the threads. */
+#define SUM_ROWS 2048
+
+static void sum_rows_part(void *ctx, int64_t part, int worker) {
+  (void)worker;
+  const SumJob *job = (const SumJob *)ctx;
+  const int64_t from = part * SUM_ROWS, to = from + SUM_ROWS < job->rows ? from + SUM_ROWS : job->rows;
+  double *restrict acc = job->partials + part * job->cols;
+  for (int64_t j = 0; j < job->cols; j++) acc[j] = 0.0;
+  for (int64_t r = from; r < to; r++) {
+    const float *restrict row = job->x + r * job->cols;
+    for (int64_t j = 0; j < job->cols; j++) acc[j] += row[j];
+  }
+}
+
+static double *sum_partials = NULL;
+static size_t sum_partials_size = 0;
+
+/* sumRows(heap, rows, cols, x, out): out[j] = Σ_r x[r, j] in float64 (rows in parts of SUM_ROWS, added in order), rounded to float32. */
+static napi_value sum_rows(napi_env env, napi_callback_info info) {
+  float *heap;
+  size_t len;
+  double v[4];
+  if (!read_numbers(env, info, 5, &heap, &len, v)) return NULL;
+  const int64_t rows = (int64_t)v[0], cols = (int64_t)v[1];
+  float *x, *out;
+  if (rows < 0 || cols < 0 || v[2] < 0 || v[3] < 0) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: sumRows needs rows, cols, x, out");
+    return NULL;
+  }
+  if (!optional_tensor(env, heap, len, v[2], rows * cols, &x) || !optional_tensor(env, heap, len, v[3], cols, &out)) return NULL;
+  const int64_t parts = rows > 0 ? (rows + SUM_ROWS - 1) / SUM_ROWS : 0;
+  if ((size_t)(parts * cols) > sum_partials_size) {
+    free(sum_partials);
+    sum_partials = (double *)malloc((size_t)(parts * cols) * sizeof(double));
+    sum_partials_size = sum_partials ? (size_t)(parts * cols) : 0;
+    if (!sum_partials) {
+      napi_throw_error(env, NULL, "unlearn_blas: out of memory");
+      return NULL;
+    }
+  }
+  SumJob job = {.x = x, .partials = sum_partials, .rows = rows, .cols = cols};
+  parallel_for(sum_rows_part, &job, parts);
+  for (int64_t j = 0; j < cols; j++) {
+    double total = 0.0;
+    for (int64_t p = 0; p < parts; p++) total += sum_partials[p * cols + j];
+    out[j] = (float)total;
+  }
+  return NULL;
+}
+
 /* ---- softmax cross-entropy ------------------------------------------------------------------ */
 
 typedef struct {
@@ -909,6 +1171,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"conv2dBackpropFilter", NULL, conv2d_backprop_filter, NULL, NULL, NULL, napi_default_method, NULL},
       {"reluGrad", NULL, relu_grad, NULL, NULL, NULL, napi_default_method, NULL},
       {"sgdUpdate", NULL, sgd_update, NULL, NULL, NULL, napi_default_method, NULL},
+      {"maxPool", NULL, max_pool, NULL, NULL, NULL, napi_default_method, NULL},
+      {"maxPoolGrad", NULL, max_pool_grad, NULL, NULL, NULL, napi_default_method, NULL},
+      {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default_method, NULL},
       {"softmaxCrossEntropy", NULL, softmax_cross_entropy, NULL, NULL, NULL, napi_default_method, NULL},
       {"softmaxCrossEntropyGrad", NULL, softmax_cross_entropy_grad, NULL, NULL, NULL, napi_default_method, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default_method, NULL},

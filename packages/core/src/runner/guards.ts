@@ -5,7 +5,6 @@
  * place, which would silently change every later cell that reads it.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { createHash } from 'node:crypto';
 import type { Artifacts } from '../artifacts.ts';
 import { selectExamples, type Examples } from '../data.ts';
 import type { ClassifierModel } from '../model.ts';
@@ -63,14 +62,15 @@ function typedArrays(value: unknown, name: string, out: Shared[], depth = 0): vo
 }
 
 /**
- * A snapshot of data that several plugin calls share: a digest (sha1 over the bytes of every
- * typed array, and the texts) to compare after each call, and a copy to restore it from.
+ * A snapshot of data that several plugin calls share: a copy of every typed array and text list,
+ * compared with the data after each call (a byte comparison runs at memory speed: hashing the
+ * quickstart's 32 MB of digits with sha1 after every plugin call took about a second per group) and
+ * restored from where it changed.
  */
 export class SharedData {
   private parts: Shared[] = [];
   private readonly texts: { name: string; texts: readonly string[]; copy: string[] }[] = [];
   private readonly copies: Shared['array'][];
-  private digestValue: string;
 
   /** Snapshots `sources` (name → examples, artifacts or records). */
   constructor(sources: Readonly<Record<string, Examples | Artifacts | object>>) {
@@ -86,14 +86,6 @@ export class SharedData {
     const seen = new Set<unknown>();
     this.parts = this.parts.filter((p) => !seen.has(p.array) && seen.add(p.array));
     this.copies = this.parts.map((p) => p.array.slice());
-    this.digestValue = this.digest();
-  }
-
-  private digest(): string {
-    const hash = createHash('sha1');
-    for (const { array } of this.parts) hash.update(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
-    for (const { texts } of this.texts) hash.update(`${texts.length}\u0000${texts.join('\u0000')}`);
-    return hash.digest('hex');
   }
 
   /**
@@ -101,7 +93,6 @@ export class SharedData {
    * copy and returns the names of those that had changed.
    */
   restoreChanged(): string[] | undefined {
-    if (this.digest() === this.digestValue) return undefined;
     const changed: string[] = [];
     this.parts.forEach(({ name, array }, i) => {
       const copy = this.copies[i];
@@ -116,8 +107,7 @@ export class SharedData {
         if (!Object.isFrozen(texts)) (texts as string[]).splice(0, texts.length, ...copy);
       }
     }
-    this.digestValue = this.digest();
-    return changed;
+    return changed.length > 0 ? changed : undefined;
   }
 }
 

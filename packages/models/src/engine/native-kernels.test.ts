@@ -54,7 +54,7 @@ async function on(run: Run, f: () => tf.Tensor | tf.Tensor[]): Promise<Float32Ar
 
 /** Checks native against the wasm-only kernels and the cpu backend, and that native really ran. */
 async function agree(
-  entry: 'sgemm' | 'conv2d' | 'conv2dBackpropInput' | 'conv2dBackpropFilter',
+  entry: 'sgemm' | 'conv2d' | 'conv2dBackpropInput' | 'conv2dBackpropFilter' | 'maxPool' | 'maxPoolGrad' | 'sumRows',
   f: () => tf.Tensor | tf.Tensor[],
   against: readonly Run[] = ['wasm', 'cpu'],
 ): Promise<void> {
@@ -179,6 +179,43 @@ describe.skipIf(skip)(`native kernels${addon.ok ? '' : ` (unavailable: ${addon.w
       tf.dispose([x, w, r]);
     });
   }
+
+  // cnn-small's pools (2×2, stride 2; odd sizes leave a row and a column out), overlapping windows
+  // with padding, and ties and NaN: the gradient goes to the first strict maximum, as on cpu.
+  const POOLS: { name: string; x: number[]; size: number | [number, number]; stride: number; pad: 'same' | 'valid' }[] = [
+    { name: 'cnn-small 2×2 stride 2', x: [3, 16, 16, 32], size: 2, stride: 2, pad: 'valid' },
+    { name: '2×2 stride 2, odd sizes, 3 channels', x: [2, 7, 9, 3], size: 2, stride: 2, pad: 'valid' },
+    { name: '3×3 stride 1 same (overlapping)', x: [2, 6, 5, 4], size: 3, stride: 1, pad: 'same' },
+    { name: '3×2 stride 2 same', x: [1, 7, 6, 5], size: [3, 2], stride: 2, pad: 'same' },
+  ];
+
+  for (const p of POOLS) {
+    it(`MaxPool and its gradient: ${p.name}`, async () => {
+      const values = createRng(31).normalArray(tf.util.sizeFromShape(p.x));
+      // Ties, NaN and −∞ in the first image: NaN never wins, a tie goes to the first maximum.
+      values.set([1, 1, 1, 1], 0);
+      values[p.x[3]] = Number.NaN;
+      values[5 * p.x[3] + 1] = Number.NEGATIVE_INFINITY;
+      const x = tf.tensor(values, p.x) as tf.Tensor4D;
+      const pool = (xx: tf.Tensor4D): tf.Tensor4D => tf.maxPool(xx, p.size, p.stride, p.pad);
+      const y = pool(x);
+      const r = normal(y.shape, 32);
+      y.dispose();
+      await agree('maxPool', () => pool(x), ['cpu']);
+      await agree('maxPoolGrad', () => tf.grad((xx: tf.Tensor) => tf.sum(tf.mul(pool(xx as tf.Tensor4D), r)))(x), ['wasm', 'cpu']);
+      tf.dispose([x, r]);
+    });
+  }
+
+  it('Sum over leading axes (bias gradients) in float64: matches wasm and cpu; other sums fall back', async () => {
+    const x = normal([5, 7, 9, 32], 33);
+    const odd = normal([4099, 3], 34); // more than two parts of rows
+    await agree('sumRows', () => [tf.sum(x, [0, 1, 2]), tf.sum(x, [0, 1], true), tf.sum(odd, 0)]);
+    const [expected] = await on('cpu', () => tf.sum(x, 3));
+    const [inner] = await on('native', () => tf.sum(x, 3));
+    expect(relativeError(inner, expected)).toBeLessThan(1e-5);
+    tf.dispose([x, odd]);
+  });
 
   it('gradients match central finite differences (conv and dense)', async () => {
     await tf.setBackend('wasm');

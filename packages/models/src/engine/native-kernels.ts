@@ -51,6 +51,9 @@ interface NativeAddon {
     decoupledFactor: number,
     flags: number,
   ): void;
+  maxPool(heap: Float32Array, x: number, dy: -1, y: number, ...geometry: number[]): void;
+  maxPoolGrad(heap: Float32Array, x: number, dy: number, dx: number, ...geometry: number[]): void;
+  sumRows(heap: Float32Array, rows: number, cols: number, x: number, out: number): void;
   softmaxCrossEntropy(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: -1, loss: number): void;
   softmaxCrossEntropyGrad(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: number, dlogits: number): void;
   setThreads(threads: number): void;
@@ -98,19 +101,23 @@ export function openblasCoreType(cpuinfo: string): string | undefined {
   return undefined;
 }
 
+/** openblasCoreType of this machine's CPU (Linux x86-64; undefined elsewhere or when /proc/cpuinfo is unreadable). */
+export function openblasCoreTypeHere(): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return undefined;
+  try {
+    return openblasCoreType(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Sets OPENBLAS_CORETYPE (read once, when OpenBLAS loads with the addon) from /proc/cpuinfo where
  * the user has not set it (see openblasCoreType); `run --workers N` children inherit it.
  */
 function chooseOpenblasCore(): void {
-  if (process.env.OPENBLAS_CORETYPE !== undefined || process.platform !== 'linux' || process.arch !== 'x64') return;
-  let cpuinfo: string;
-  try {
-    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    return;
-  }
-  const core = openblasCoreType(cpuinfo);
+  if (process.env.OPENBLAS_CORETYPE !== undefined) return;
+  const core = openblasCoreTypeHere();
   if (core) process.env.OPENBLAS_CORETYPE = core;
 }
 
@@ -352,6 +359,59 @@ export const nativeSoftmaxCrossEntropyGrad: tf.KernelFunc = ({ inputs, backend }
   addon().softmaxCrossEntropyGrad(heapView(wasm), n, c, at(wasm, logits), at(wasm, labels), at(wasm, dy), at(wasm, out));
   return out;
 };
+
+/** The 12 pooling geometry values unlearn_blas.c reads (NHWC), or undefined for dilated pools. */
+function poolGeometry(x: tf.TensorInfo, attrs: tf.MaxPoolAttrs): number[] | undefined {
+  const { filterSize, strides, pad, dimRoundingMode } = attrs;
+  const pool = tf.backend_util.computePool2DInfo(x.shape as Shape4, filterSize, strides, 1, pad, dimRoundingMode);
+  if (pool.dilationHeight !== 1 || pool.dilationWidth !== 1) return undefined;
+  return [
+    pool.batchSize, pool.inHeight, pool.inWidth, pool.inChannels, pool.outHeight, pool.outWidth,
+    pool.effectiveFilterHeight, pool.effectiveFilterWidth, pool.strideHeight, pool.strideWidth, pool.padInfo.top, pool.padInfo.left,
+  ];
+}
+
+/** MaxPool (NHWC, float32) on the pool's threads, an image per part; NaN never wins, as on the cpu backend. */
+export function nativeMaxPool(fallback: Fallback): tf.KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const wasm = backend as WasmBackend;
+    const geometry = x.dtype === 'float32' && x.shape.length === 4 ? poolGeometry(x, attrs as unknown as tf.MaxPoolAttrs) : undefined;
+    if (!geometry) return fallback('MaxPool', { x }, attrs, wasm);
+    const out = wasm.makeOutput([geometry[0], geometry[4], geometry[5], geometry[3]], 'float32');
+    addon().maxPool(heapView(wasm), at(wasm, x), -1, at(wasm, out), ...geometry);
+    return out;
+  };
+}
+
+/** MaxPoolGrad (NHWC, float32): dy to each window's first strict maximum, as max-pool-grad.ts and the cpu backend. */
+export function nativeMaxPoolGrad(fallback: Fallback): tf.KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const { dy, input } = inputs as unknown as { dy: tf.TensorInfo; input: tf.TensorInfo };
+    const wasm = backend as WasmBackend;
+    const geometry = floats(dy, input) && input.shape.length === 4 ? poolGeometry(input, attrs as unknown as tf.MaxPoolAttrs) : undefined;
+    if (!geometry) return fallback('MaxPoolGrad', inputs as Record<string, tf.TensorInfo>, attrs, wasm);
+    const out = wasm.makeOutput([...input.shape], 'float32');
+    addon().maxPoolGrad(heapView(wasm), at(wasm, input), at(wasm, dy), at(wasm, out), ...geometry);
+    return out;
+  };
+}
+
+/** Sum over the leading axes of a float32 tensor (every bias gradient), in float64 over fixed parts of rows; other sums fall back. */
+export function nativeSum(fallback: Fallback): tf.KernelFunc {
+  return ({ inputs, attrs, backend }) => {
+    const { x } = inputs as unknown as { x: tf.TensorInfo };
+    const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
+    const wasm = backend as WasmBackend;
+    const axes = tf.util.parseAxisParam(axis, x.shape).sort((a, b) => a - b);
+    const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+    if (!leading || x.dtype !== 'float32') return fallback('Sum', { x }, attrs, wasm);
+    const kept = x.shape.slice(axes.length);
+    const out = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+    addon().sumRows(heapView(wasm), tf.util.sizeFromShape(x.shape.slice(0, axes.length)), tf.util.sizeFromShape(kept), at(wasm, x), at(wasm, out));
+    return out;
+  };
+}
 
 /** Conv2DBackpropInput (NHWC, float32) as sgemm + col2im. */
 export function nativeConv2DBackpropInput(fallback: Fallback): tf.KernelFunc {

@@ -25,10 +25,13 @@ import {
   nativeConv2DBackpropInput,
   nativeFusedConv2D,
   nativeFusedMatMul,
+  nativeMaxPool,
+  nativeMaxPoolGrad,
   nativeReluGrad,
   nativeSgdUpdate,
   nativeSoftmaxCrossEntropy,
   nativeSoftmaxCrossEntropyGrad,
+  nativeSum,
   RELU_GRAD_KERNEL,
   type Fallback,
 } from './native-kernels.ts';
@@ -91,6 +94,9 @@ const NATIVE: Record<string, (fallback: Fallback) => tf.KernelFunc> = {
   FusedConv2D: nativeFusedConv2D,
   Conv2DBackpropInput: nativeConv2DBackpropInput,
   Conv2DBackpropFilter: nativeConv2DBackpropFilter,
+  MaxPool: nativeMaxPool,
+  MaxPoolGrad: nativeMaxPoolGrad,
+  Sum: nativeSum,
 };
 
 /**
