@@ -390,9 +390,13 @@ export function mapBatches<T>(examples: Examples, batchSize: number, fn: (x: tf.
   const out: T[] = [];
   for (let offset = 0; offset < examples.count; offset += batchSize) {
     const end = Math.min(examples.count, offset + batchSize);
-    const indices = Int32Array.from({ length: end - offset }, (_, i) => offset + i);
-    const x = inputsTensor(examples, indices);
-    const y = labelsTensor(examples, indices);
+    // A contiguous range, not a gather per example. Backends copy what tf.tensor gets, except the cpu
+    // backend, which would keep a view of the examples as the tensor's storage: it gets a copy.
+    const size = exampleSize(examples.inputShape);
+    const copy = tf.getBackend() === 'cpu';
+    const inputs = examples.inputs[copy ? 'slice' : 'subarray'](offset * size, end * size);
+    const x = tf.tensor(inputs, [end - offset, ...examples.inputShape], 'float32');
+    const y = tf.tensor1d(examples.labels[copy ? 'slice' : 'subarray'](offset, end), 'int32');
     try {
       out.push(fn(x, y, offset));
     } finally {
@@ -460,10 +464,11 @@ export function inputGradients(model: ClassifierModel, examples: Examples, batch
   const size = tokens ? exampleSize(tokens.embeddingShape) : exampleSize(examples.inputShape);
   const out = new Float32Array(examples.count * size);
   mapBatches(examples, batchSize, (x, y, offset) => {
+    // ∇ of Σᵢ lossᵢ, with the sum's gradient given as dy = 1 per example (the same values, two kernels fewer).
     const gradient = tf.tidy(() => {
-      const loss = (logits: tf.Tensor2D) => tf.sum(crossEntropyPerExample(logits, y));
-      if (!tokens) return tf.grad((input: tf.Tensor) => loss(model.logits(input)))(x);
-      return tf.grad((embeddings: tf.Tensor) => loss(model.logits(x, { embeddings })))(model.embed!(x));
+      const ones = tf.ones([x.shape[0]]);
+      if (!tokens) return tf.grad((input: tf.Tensor) => crossEntropyPerExample(model.logits(input), y))(x, ones);
+      return tf.grad((embeddings: tf.Tensor) => crossEntropyPerExample(model.logits(x, { embeddings }), y))(model.embed!(x), ones);
     });
     out.set(gradient.dataSync() as Float32Array, offset * size);
     gradient.dispose();

@@ -18,6 +18,7 @@
  * Build: node native/build.mjs (see packages/models/README.md). Plain Node-API, no npm dependency.
  */
 #define NAPI_VERSION 8
+#define _POSIX_C_SOURCE 200809L
 #include <node_api.h>
 #include <cblas.h>
 #include <pthread.h>
@@ -30,6 +31,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* OpenBLAS extensions (declared in its cblas.h too; repeated so other cblas.h headers compile). */
 void openblas_set_num_threads(int);
@@ -66,7 +68,7 @@ typedef void (*part_fn)(void *ctx, int64_t part, int worker);
  */
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
-static int pool_threads = 1; /* threads that work, the caller included */
+static _Atomic int pool_threads = 1; /* threads that work, the caller included */
 static int pool_created = 0; /* helper threads started (they never exit) */
 static _Atomic uint64_t state = 0;
 static _Atomic int64_t parts_done = 0;
@@ -90,16 +92,46 @@ static void run_parts(uint64_t gen, int worker) {
   }
 }
 
+/* How long an idle helper watches for the next job before it sleeps (see helper_main). */
+#ifndef SPIN_NS
+#define SPIN_NS 50000
+#endif
+
+static int64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* Whether a job newer than generation `seen` is posted, watching for up to SPIN_NS. */
+static int job_within_spin(uint64_t seen) {
+  const int64_t until = now_ns() + SPIN_NS;
+  for (int i = 1;; i++) {
+    if (atomic_load_explicit(&state, memory_order_acquire) >> 32 != seen) return 1;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+    if (i % 64 == 0 && now_ns() > until) return 0;
+  }
+}
+
+/*
+ * A helper watches for the next job for SPIN_NS after each one before it sleeps on the condition
+ * variable: the kernels of a training step come microseconds apart, and waking a sleeping thread
+ * takes tens of microseconds (more on a virtual machine, where the idle core halts), which a small
+ * product's part does not have to spare. 50 µs of watching costs little even on a busy machine.
+ */
 static void *helper_main(void *arg) {
   const int worker = (int)(intptr_t)arg;
   uint64_t seen = 0;
   for (;;) {
-    pthread_mutex_lock(&pool_lock);
-    while (atomic_load(&state) >> 32 == seen) pthread_cond_wait(&pool_wake, &pool_lock);
+    if (!job_within_spin(seen)) {
+      pthread_mutex_lock(&pool_lock);
+      while (atomic_load(&state) >> 32 == seen) pthread_cond_wait(&pool_wake, &pool_lock);
+      pthread_mutex_unlock(&pool_lock);
+    }
     seen = atomic_load(&state) >> 32;
-    const int works = worker < pool_threads;
-    pthread_mutex_unlock(&pool_lock);
-    if (works) run_parts(seen, worker);
+    if (worker < atomic_load(&pool_threads)) run_parts(seen, worker);
   }
   return NULL;
 }
