@@ -27,6 +27,7 @@ import { conv2dSameOp, denseOp, type Activation } from './fused-ops.ts';
 import { createEngine } from './index.ts';
 import { configureNativeKernels, loadNativeAddon, RELU_GRAD_KERNEL } from './native-kernels.ts';
 import { nativeKernelsActive, useNativeKernels } from './wasm-kernels.ts';
+import type { WasmBackend } from './wasm-util.ts';
 
 const addon = loadNativeAddon();
 const skip = !addon.ok && process.env.UNLEARN_BENCH_REQUIRE_NATIVE !== '1';
@@ -248,6 +249,7 @@ describe.skipIf(skip)(`fused kernels${addon.ok ? '' : ` (unavailable: ${addon.ok
       return weights;
     };
     const tensors = tf.memory().numTensors;
+    const dataIds = (tf.backend() as WasmBackend).numDataIds(); // the in-place SGD step shares data ids
     try {
       configureNativeKernels(1);
       const one = train();
@@ -255,6 +257,7 @@ describe.skipIf(skip)(`fused kernels${addon.ok ? '' : ` (unavailable: ${addon.ok
       const two = train();
       one.forEach((w, i) => expect(sameBits(w, two[i]), `weights ${i}`).toBe(true));
       expect(tf.memory().numTensors).toBe(tensors);
+      expect((tf.backend() as WasmBackend).numDataIds()).toBe(dataIds);
     } finally {
       configureNativeKernels(2);
     }

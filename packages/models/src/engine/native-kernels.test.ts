@@ -196,8 +196,8 @@ describe.skipIf(skip)(`native kernels${addon.ok ? '' : ` (unavailable: ${addon.w
       values.set([1, 1, 1, 1], 0);
       values[p.x[3]] = Number.NaN;
       values[5 * p.x[3] + 1] = Number.NEGATIVE_INFINITY;
-      const x = tf.tensor(values, p.x) as tf.Tensor4D;
-      const pool = (xx: tf.Tensor4D): tf.Tensor4D => tf.maxPool(xx, p.size, p.stride, p.pad);
+      const x = tf.tensor4d(values, p.x as [number, number, number, number]);
+      const pool = (xx: tf.Tensor4D): tf.Tensor4D => tf.maxPool(xx, p.size as [number, number] | number, p.stride, p.pad);
       const y = pool(x);
       const r = normal(y.shape, 32);
       y.dispose();
