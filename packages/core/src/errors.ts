@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'UB_ENGINE'
   | 'UB_STORE'
   | 'UB_FOLDER_LOCKED'
+  | 'UB_QUEUE_UNREACHABLE'
   | 'UB_USAGE';
 
 /** Base class of every error raised on purpose; `code` is stable across versions. */
@@ -116,6 +117,13 @@ export class FolderLockedError extends UnlearnBenchError {
       'UB_FOLDER_LOCKED',
       `The output folder '${dir}' is in use by ${who}. Wait for that run to finish, or give this one another --out folder. If no such run exists, delete '${dir}/run.lock'.`,
     );
+  }
+}
+
+/** The Redis server of `--queue` cannot be reached (or refuses the password) when a coordinator or worker starts. */
+export class QueueUnreachableError extends UnlearnBenchError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('UB_QUEUE_UNREACHABLE', message, options);
   }
 }
 

@@ -81,7 +81,7 @@ describe('unlearn-bench validate', () => {
 
   it('exits 2 on usage errors', async () => {
     expect((await runInProcess(['validate'])).code).toBe(2);
-    expect((await runInProcess(['frobnicate'])).stderr).toBe("error: Unknown command 'frobnicate'. Commands: run, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.\n");
+    expect((await runInProcess(['frobnicate'])).stderr).toBe("error: Unknown command 'frobnicate'. Commands: run, worker, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.\n");
     expect((await runInProcess(['run', 'x.json', '--backend', 'gpu'])).stderr).toBe("error: --backend must be one of auto, wasm, cpu, tensorflow, got 'gpu'.\n");
   });
 

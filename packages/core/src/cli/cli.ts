@@ -65,6 +65,16 @@ Commands:
                          plugin stuck in a loop is failed at its cell timeout and Ctrl-C always
                          stops. --in-process computes here instead (for a debugger).
                          At the end it writes the HTML report DIR/report.html (--no-report: not).
+  run <manifest> --queue redis://HOST:PORT [--out DIR]
+                         Coordinate the run over queue workers on any machines (BullMQ on
+                         Redis; rediss:// for TLS, redis://:PASSWORD@… or the password in
+                         UNLEARN_BENCH_REDIS_PASSWORD): one job per unfinished seed × attack
+                         group; this process alone writes DIR. Restarted, it picks the queue up.
+  worker --queue redis://HOST:PORT [--concurrency N] [--stall-seconds S]
+                         Compute the jobs of coordinators on that queue, N at a time (default
+                         1), until stopped (Ctrl-C). A worker runs the code the coordinator's
+                         manifest names: keep the queue private. A dead worker's job goes to
+                         another after S to 2·S seconds (default 30).
   validate <manifest>    Check a manifest; exit 0 if valid, 2 with the problems if not.
                          It imports the plugin modules the manifest names, which runs
                          their code: validate only manifests you trust (it is no sandbox).
@@ -91,7 +101,8 @@ Options:
   -h, --help             This help.
   --version              Print the version.
 
-Exit codes: 0 success, 1 some cell failed (others are saved), 2 invalid input.`;
+Exit codes: 0 success, 1 some cell failed (others are saved), 2 invalid input (also: Redis
+unreachable at start, a worker that refused a job it would compute differently).`;
 
 interface ParsedArgs {
   command: string | undefined;
@@ -115,6 +126,12 @@ interface ParsedArgs {
   groups?: number[];
   metrics?: string[];
   manifest?: string;
+  /** `run --queue URL` (coordinate workers) and `worker --queue URL`. */
+  queue?: string;
+  /** `worker --concurrency N`: jobs at once. */
+  concurrency?: number;
+  /** `worker --stall-seconds S`: a job's lock duration and the stalled-job check interval. */
+  stallSeconds?: number;
 }
 
 const BACKENDS = ['auto', 'wasm', 'cpu', 'tensorflow'];
@@ -154,6 +171,17 @@ function parseArgs(argv: readonly string[]): ParsedArgs {
       const workers = Number(text);
       if (!Number.isInteger(workers) || workers < 1) throw new UsageError(`--workers must be a positive integer, got '${text}'.`);
       parsed.workers = workers;
+    } else if (arg === '--queue' || arg.startsWith('--queue=')) parsed.queue = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+    else if (arg === '--concurrency' || arg.startsWith('--concurrency=')) {
+      const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+      const concurrency = Number(text);
+      if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError(`--concurrency must be a positive integer, got '${text}'.`);
+      parsed.concurrency = concurrency;
+    } else if (arg === '--stall-seconds' || arg.startsWith('--stall-seconds=')) {
+      const text = arg.includes('=') ? arg.slice(arg.indexOf('=') + 1) : value();
+      const seconds = Number(text);
+      if (!Number.isFinite(seconds) || seconds < 1) throw new UsageError(`--stall-seconds must be a number of seconds ≥ 1, got '${text}'.`);
+      parsed.stallSeconds = seconds;
     } else if (arg === '--groups') {
       const text = value();
       if (!/^\d+(,\d+)*$/.test(text)) throw new UsageError('--groups must be a comma-separated list of group indices.');
@@ -466,6 +494,49 @@ function report(
   return 1;
 }
 
+/**
+ * `run <manifest> --queue URL`: coordinates the run over queue workers (queue/coordinator.ts),
+ * then prints the table and totals as a local run does. Ctrl-C stops the run (the workers stop at
+ * their next safe point and their finished cells are stored); a second one exits at once.
+ */
+async function coordinate(host: CliHost, args: ParsedArgs, path: string, experiment: Experiment, engine: EngineInfo, root: ReturnType<typeof createRootContainer>, outDir: string): Promise<number> {
+  if (args.workers !== undefined) throw new UsageError('--workers and --queue exclude each other: with --queue the workers are `unlearn-bench worker` processes, started on any machine.');
+  const { parseQueueUrl } = await import('../queue/connection.ts');
+  const { coordinateQueue } = await import('../queue/coordinator.ts');
+  const queue = parseQueueUrl(args.queue!);
+  for (const warning of experiment.warnings) host.stderr.write(`warning: ${path}: ${warning.path}: ${warning.message}\n`);
+  const stops = watchStopSignals(
+    (signal) => host.stderr.write(`\n${signal} received: removing the run's waiting jobs and asking its workers to stop at their next safe point; finished cells are kept. ${signal === 'SIGINT' ? 'Press Ctrl-C again' : 'Send it again'} to stop at once.\n`),
+    (signal) => {
+      host.stderr.write(`${signal} again: stopping at once. The cells stored so far are in ${outDir}; the jobs still running finish on their workers and the next run collects them: ${resumeCommand(path, outDir)} --queue ${queue.shown}\n`);
+      exitProcess(signalExitCode(signal));
+    },
+  );
+  try {
+    const summary = await coordinateQueue({
+      queue,
+      experiment,
+      manifestPath: path,
+      engine,
+      registry: root.resolve<Registry>(REGISTRY),
+      runner: root.resolve(Runner),
+      version: host.version,
+      outDir,
+      stderr: host.stderr,
+      live: wantsLiveProgress(host.stderr, args),
+      quiet: args.quiet,
+      stop: stops.signal,
+    });
+    if (summary.stopped) {
+      host.stderr.write(stoppedMessage(summary.stopped, summary.cellsComputed + summary.cellsSkipped, summary.cellsTotal, path, outDir).replace(/\n$/, ` --queue ${queue.shown}\n`));
+      return signalExitCode(summary.stopped);
+    }
+    return report(host, summary.records, summary.cellsComputed, summary.cellsSkipped, summary.failures, summary.seconds, summary.resultsPath, summary.databasePath, summary.summaries, true, !args.noReport);
+  } finally {
+    stops.dispose();
+  }
+}
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function runCli(argv: readonly string[], host: CliHost): Promise<number> {
   let debug = argv.includes('--debug');
@@ -501,10 +572,21 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         host.stdout.write(args.markdown ? pluginReference(registry) : listPlugins(registry, args.positional[0]));
         return 0;
       }
+      case 'worker': {
+        if (args.positional.length > 0) throw new UsageError(`Unexpected argument '${args.positional[0]}'. Usage: unlearn-bench worker --queue redis://HOST:PORT [--concurrency N]`);
+        if (args.queue === undefined) throw new UsageError("'worker' needs --queue redis://HOST:PORT (the Redis server the coordinator, 'unlearn-bench run <manifest> --queue …', uses).");
+        const { parseQueueUrl } = await import('../queue/connection.ts');
+        const { runQueueWorker } = await import('../queue/worker.ts');
+        return await runQueueWorker({ queue: parseQueueUrl(args.queue), concurrency: args.concurrency ?? 1, stallSeconds: args.stallSeconds ?? 30, host, logger, debug: args.debug, quiet: args.quiet });
+      }
       case 'run': {
         const path = requireManifestArg(args);
-        const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn))];
-        const experiment = loadManifest(path, buildRegistry(plugins));
+        // A queue worker's compute process (see queue/worker.ts) gets the manifest's text in a
+        // scratch folder, with its relative paths resolving against the coordinator's manifest
+        // folder as the worker sees it, and the cells of its group still to compute.
+        const baseDir = args.groups ? process.env.UNLEARN_BENCH_MANIFEST_DIR : undefined;
+        const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn, baseDir))];
+        const experiment = loadManifest(path, buildRegistry(plugins), baseDir);
         const engine = await host.createEngine(args.backend ?? experiment.backend);
         const root = createRootContainer({ plugins, engine, logger });
         const outDir = resolve(outFolder(args.out) ?? `runs/${experiment.name}`);
@@ -541,7 +623,9 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
             // previous worker for, which this one records as failed instead of running again.
             const onCell = (event: CellEvent) => process.send?.(event);
             const failCells = new Map<string, string>(JSON.parse(process.env.UNLEARN_BENCH_FAIL_CELLS ?? '[]') as [string, string][]);
-            const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint, signal: stop.signal, onCell, failCells });
+            const cellsFile = process.env.UNLEARN_BENCH_CELLS_FILE;
+            const cells = cellsFile ? new Set(JSON.parse(readFileSync(cellsFile, 'utf8')) as string[]) : undefined;
+            const summary = await root.resolve(Runner).run(experiment, { outDir, groups: args.groups, checkpoint, signal: stop.signal, onCell, failCells, cells });
             for (const failure of summary.failures) host.stderr.write(`failed: ${failure.cell}: ${failure.message}\n`);
             if (summary.stopped) return endDespiteGivenUpWork(host, summary.gaveUp, signalExitCode(summary.stopped));
             return endDespiteGivenUpWork(host, summary.gaveUp, summary.failures.length > 0 ? 1 : 0);
@@ -551,6 +635,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
             process.off('SIGTERM', onSignal);
           }
         }
+        if (args.queue !== undefined) return await coordinate(host, args, path, experiment, engine, root, outDir);
         const pending = pendingGroupIndices(experiment, engineKey(engine), outDir);
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         // One worker still runs in a child process when this CLI owns its process: only a parent
@@ -728,14 +813,14 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         return 0;
       }
       default:
-        throw new UsageError(`Unknown command '${args.command}'. Commands: run, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.`);
+        throw new UsageError(`Unknown command '${args.command}'. Commands: run, worker, validate, list, report, repair, new-plugin. Run 'unlearn-bench --help'.`);
     }
   } catch (error) {
     const inputError =
       error instanceof InvalidManifestError ||
       error instanceof UsageError ||
       error instanceof EngineError ||
-      (error instanceof UnlearnBenchError && ['UB_UNKNOWN_PLUGIN', 'UB_INVALID_PLUGIN', 'UB_DUPLICATE_PLUGIN', 'UB_FOLDER_LOCKED'].includes(error.code));
+      (error instanceof UnlearnBenchError && ['UB_UNKNOWN_PLUGIN', 'UB_INVALID_PLUGIN', 'UB_DUPLICATE_PLUGIN', 'UB_FOLDER_LOCKED', 'UB_QUEUE_UNREACHABLE'].includes(error.code));
     const message = error instanceof Error ? error.message : String(error);
     host.stderr.write(`error: ${message}\n`);
     if (debug && error instanceof Error && error.stack) host.stderr.write(`${error.stack}\n`);

@@ -155,8 +155,11 @@ export function hashJson(value: unknown): string {
   return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
 
-/** Reads and validates a manifest file. Throws InvalidManifestError listing every problem. */
-export function loadManifest(path: string, registry: Registry): Experiment {
+/**
+ * Reads and validates a manifest file; relative paths in it resolve against `baseDir` (default: its
+ * folder). Throws InvalidManifestError listing every problem.
+ */
+export function loadManifest(path: string, registry: Registry, baseDir = dirname(resolvePath(path))): Experiment {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -164,7 +167,7 @@ export function loadManifest(path: string, registry: Registry): Experiment {
     const code = (error as { code?: string }).code;
     throw new InvalidManifestError(path, [{ path: '', message: code === 'ENOENT' ? 'file not found.' : `cannot read the file (${code ?? (error as Error).message}).` }]);
   }
-  return parseManifest(text, registry, path, dirname(resolvePath(path)));
+  return parseManifest(text, registry, path, baseDir);
 }
 
 /** Validates manifest text; `source` names it in errors, `baseDir` is its folder (see Experiment.baseDir). */

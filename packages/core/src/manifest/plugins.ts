@@ -115,15 +115,21 @@ export async function importPlugin(specifier: string, base: string, warn?: (mess
 /**
  * Reads the `plugins` list of the manifest at `path` (without validating the rest) and imports
  * each. Returns an empty list if the manifest has none or cannot be parsed (validation reports it).
- * `warn` gets the duplicate-copy warnings of importPlugin.
+ * `warn` gets the duplicate-copy warnings of importPlugin. Relative paths resolve against `baseDir`
+ * (default: the manifest's folder).
  */
-export async function loadManifestPlugins(path: string, warn?: (message: string) => void): Promise<Plugin[]> {
+export async function loadManifestPlugins(path: string, warn?: (message: string) => void, baseDir = dirname(resolve(path))): Promise<Plugin[]> {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch {
     return [];
   }
+  return loadManifestTextPlugins(text, baseDir, warn);
+}
+
+/** loadManifestPlugins for manifest text whose relative plugin paths resolve against `baseDir` (a manifest that came through a queue). */
+export async function loadManifestTextPlugins(text: string, baseDir: string, warn?: (message: string) => void): Promise<Plugin[]> {
   const parsed = parseJson(text);
   if (!parsed.ok || !parsed.value || typeof parsed.value !== 'object') return [];
   const specifiers = (parsed.value as { plugins?: unknown }).plugins;
@@ -132,7 +138,7 @@ export async function loadManifestPlugins(path: string, warn?: (message: string)
   for (const [i, specifier] of specifiers.entries()) {
     if (typeof specifier !== 'string') continue;
     try {
-      plugins.push(await importPlugin(specifier, dirname(resolve(path)), warn));
+      plugins.push(await importPlugin(specifier, baseDir, warn));
     } catch (error) {
       if (error instanceof UnlearnBenchError) throw new InvalidPluginError(`plugins[${i}]: ${error.message}`, { cause: error });
       throw error;

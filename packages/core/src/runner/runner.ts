@@ -41,6 +41,11 @@ export interface RunOptions {
    */
   readonly groups?: readonly number[];
   /**
+   * Compute only the cells with these keys (of the groups run): a queue worker gets the cells of a
+   * group that its coordinator's store does not hold yet. Absent: every cell.
+   */
+  readonly cells?: ReadonlySet<string>;
+  /**
    * Called at every safe point (before each cell, and at each training progress event): it may
    * throw or end the process to stop the run there. Worker processes stop here when their parent
    * is gone.
@@ -166,7 +171,9 @@ export class Runner {
   async run(experiment: Experiment, options: RunOptions): Promise<RunSummary> {
     this.baseDir = experiment.baseDir;
     const start = performance.now();
-    const groups = planCells(experiment, engineKey(this.engine)).filter((_, i) => !options.groups || options.groups.includes(i));
+    const groups = planCells(experiment, engineKey(this.engine))
+      .filter((_, i) => !options.groups || options.groups.includes(i))
+      .map((g) => (options.cells ? { ...g, cells: g.cells.filter((c) => options.cells!.has(c.key)) } : g));
     const cellsTotal = groups.reduce((n, g) => n + g.cells.length, 0);
     // A worker process (options.groups) is part of a run whose parent holds the folder's lock and
     // writes run.json and summary.jsonl once; a whole run does that itself.
@@ -326,7 +333,8 @@ export class Runner {
     writeFileAtomic(join(outDir, 'run.json'), `${JSON.stringify({ ...(runId === undefined ? {} : { runId }), ...this.runInfo(experiment) }, null, 2)}\n`);
   }
 
-  private runInfo(experiment: Experiment): Record<string, unknown> {
+  /** What run.json and the runs table record about a run: manifest, versions, backend, start time. */
+  runInfo(experiment: Experiment): Record<string, unknown> {
     return {
       experiment: experiment.name,
       manifestHash: experiment.hash,
@@ -548,7 +556,7 @@ export class Runner {
   private async trainReference(experiment: Experiment, group: GroupPlan, role: ModelRole, examples: Examples, factory: ModelFactory, rng: Rng, scope: Scope, store: ResultsStore, batch: Examples): Promise<ReferenceModel> {
     const model = scope.track(factory.build(rng.fork('model-init')));
     const shapes = parameterShapes(model);
-    const relative = join('models', `${group.key.replace(/[^A-Za-z0-9=#.-]+/g, '_')}-${role}.weights`);
+    const relative = modelFile(group.key, role);
     const cached = store.getModel(group.key, role, group.versions);
     const label = `seed ${group.seed} · ${group.attack.label} · ${role}`;
     if (cached) {
@@ -704,6 +712,11 @@ function parameterShapes(model: ClassifierModel): number[][] {
   } catch {
     return model.getWeights().map((w) => [w.length]);
   }
+}
+
+/** Where a group's cached reference model lives, relative to the output folder. */
+export function modelFile(groupKey: string, role: ModelRole): string {
+  return join('models', `${groupKey.replace(/[^A-Za-z0-9=#.-]+/g, '_')}-${role}.weights`);
 }
 
 function shellQuote(path: string): string {

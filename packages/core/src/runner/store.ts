@@ -83,6 +83,19 @@ export interface ResultRecord {
   readonly versions?: string;
 }
 
+/**
+ * A finished cell with everything the store holds about it, as plain JSON (non-finite values are
+ * null): what a queue worker sends back to the coordinator, whose store writes it unchanged.
+ */
+export interface StoredCell {
+  readonly key: string;
+  readonly meta: CellMeta;
+  readonly cost: CellCost;
+  readonly rows: readonly { readonly metric: string; readonly value: number | null; readonly details: MetricDetails | null }[];
+  readonly diverged: string | null;
+  readonly warning: string | null;
+}
+
 /** Facts shared by every cell of a group. */
 export interface CellMeta {
   readonly experiment: string;
@@ -275,6 +288,28 @@ export class ResultsStore {
       }
       throw error;
     }
+  }
+
+  /** A finished cell as stored (undefined if it is not), to move it into another store: see StoredCell. */
+  storedCell(key: string): StoredCell | undefined {
+    const cell = this.db
+      .prepare(
+        `SELECT experiment, backend, manifest_hash AS manifestHash, attack_examples AS attackExamples, attack_seconds AS attackSeconds,
+                examples, seconds, budget_examples AS budgetExamples, diverged, warning FROM cells WHERE key = ?`,
+      )
+      .get(key) as (CellMeta & CellCost & { diverged: string | null; warning: string | null }) | undefined;
+    if (!cell) return undefined;
+    const rows = (this.db.prepare('SELECT metric, value, details FROM results WHERE cell_key = ? ORDER BY metric').all(key) as { metric: string; value: number | null; details: string | null }[]).map(
+      (row) => ({ metric: row.metric, value: row.value, details: row.details === null ? null : (JSON.parse(row.details) as MetricDetails) }),
+    );
+    const { experiment, backend, manifestHash, attackExamples, attackSeconds, examples, seconds, budgetExamples, diverged, warning } = cell;
+    return { key, meta: { experiment, backend, manifestHash, attackExamples, attackSeconds }, cost: { examples, seconds, budgetExamples }, rows, diverged, warning };
+  }
+
+  /** Writes a cell taken from another store (storedCell) under `identity`; like writeCell, one transaction. */
+  writeStoredCell(runId: number, identity: CellIdentity, cell: StoredCell): void {
+    const rows = cell.rows.map((row) => ({ metric: row.metric, value: row.value ?? Number.NaN, ...(row.details ? { details: row.details } : {}) }));
+    this.writeCell(runId, identity, cell.meta, cell.cost, rows, cell.diverged, cell.warning);
   }
 
   /** Records a failed cell (it stays unfinished and is retried on the next run), with its stack trace. */

@@ -28,6 +28,8 @@ export interface WorkerLaunch {
   readonly assignments: readonly (readonly number[])[];
   readonly debug: boolean;
   readonly quiet: boolean;
+  /** Extra environment for every worker, over the defaults (a queue worker's job: its cells, the manifest's folder, threads). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** How a worker process ended: its exit code (1 if a signal ended it) and that signal. */
@@ -81,6 +83,7 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
       UNLEARN_BENCH_FAIL_CELLS: JSON.stringify([...failCells]),
       ...(control ? { UNLEARN_BENCH_STOP_FILE: control.stopFile } : {}),
       ...(display ? { UNLEARN_BENCH_PROGRESS: 'ipc' } : {}),
+      ...launch.env,
     };
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     // The stop file reaches a worker between training steps even while it computes synchronously;
