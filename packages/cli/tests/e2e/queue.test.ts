@@ -173,6 +173,70 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
     expect((await worker.done).code).toBe(143);
   });
 
+  it('keeps the finished cells when a worker or the coordinator is stopped (Ctrl-C), and the resume computes the rest from the stored models', async () => {
+    const out = tempDir();
+    const gateFile = join(tempDir(), 'gate');
+    const first = startWorker(redis.url, { gate: gateFile });
+    const coordinator = startCoordinator(redis.url, out);
+    let second: ReturnType<typeof startWorker> | undefined;
+    try {
+      // A worker stopped mid-group hands in its 4 finished cells; the coordinator queues the other 2.
+      expect(await waitFor(() => first.output().includes('[cell 5/6]'), 90), first.output()).toBe(true);
+      first.kill('SIGINT');
+      const stoppedWorker = await first.done;
+      expect(stoppedWorker.code).toBe(130);
+      expect(stoppedWorker.stderr).toMatch(/job \S+: 4 cell\(s\) finished, 0 failed, stopped \(SIGINT\) before the other 2 in/);
+      // The coordinator stopped while a second worker is held in the other group: the waiting job
+      // (the first group's rest) is removed, the worker stops and hands in its 4 cells.
+      second = startWorker(redis.url, { gate: gateFile });
+      expect(await waitFor(() => second!.output().includes('[cell 5/6]'), 90), second.output()).toBe(true);
+      coordinator.kill('SIGINT');
+      const stopped = await coordinator.done;
+      expect(stopped.code, stopped.stderr).toBe(130);
+      expect(stopped.stderr).toMatch(/\(pid \d+\) stopped \(SIGINT\) before finishing seed 1 · gaussian; its other cells go back on the queue/);
+      expect(stopped.stderr).toContain('asked the workers computing 1 group(s) to stop at their next safe point; waiting for their finished cells');
+      expect(stopped.stderr).toContain(`stopped (SIGINT): 8 of 12 cell(s) are finished and saved in ${join(out, 'results.db')}`);
+      expect(await waitFor(() => /job \S+: 4 cell\(s\) finished, 0 failed, stopped \(SIGINT\) before the other 2/.test(second!.output()), 30)).toBe(true);
+      // The resume sends each group's stored reference models with its remaining cells.
+      writeFileSync(gateFile, '');
+      const resumed = await startCoordinator(redis.url, out).done;
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(resumed.stdout).toContain('4 cell(s) computed, 8 skipped (finished earlier), 0 failed');
+      expect(second.output()).toMatch(/seed 1 · gaussian · poisoned: loaded from \S+ \(trained earlier\)/);
+      expectComplete(out, reference);
+    } finally {
+      first.kill('SIGKILL');
+      coordinator.kill('SIGKILL');
+      second?.kill('SIGTERM');
+    }
+    expect((await second!.done).code).toBe(143);
+  });
+
+  it('goes on where it was when a Redis with persistence restarts mid-run: nothing is computed twice', async () => {
+    const persistent = await startRedis({ persistence: true });
+    const out = tempDir();
+    const gateFile = join(tempDir(), 'gate');
+    // The default lock (30 s) outlasts the restart, so the worker keeps its job.
+    let text = '';
+    const worker = runBin(['worker', '--queue', persistent.url], { env: { UB_FIXTURE_GATE: gateFile }, onStderr: (t) => (text = t) });
+    const coordinator = startCoordinator(persistent.url, out);
+    try {
+      expect(await waitFor(() => text.includes('[cell 5/6]'), 90), text).toBe(true);
+      await persistent.restart();
+      writeFileSync(gateFile, '');
+      const result = await coordinator.done;
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/warning: lost the connection to Redis at redis:\/\/127\.0\.0\.1:\d+ \(.*\); waiting for it to come back/);
+      expect(result.stderr).not.toContain('gone from Redis');
+      expectComplete(out, reference);
+      expect(text.match(/job \S+: 6 cell\(s\) finished, 0 failed/g)).toHaveLength(2); // each group computed once
+    } finally {
+      coordinator.kill('SIGKILL');
+      worker.kill('SIGTERM');
+    }
+    expect((await worker.done).code).toBe(143);
+  });
+
   it('exits 2 with a message when Redis cannot be reached at start', async () => {
     const port = await freePort(); // nothing listens there
     const down = `redis://127.0.0.1:${port}`;

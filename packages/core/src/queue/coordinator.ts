@@ -444,6 +444,7 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     }
 
     const stopped = stopping ? String(options.stop.reason) : undefined;
+    if (stopped) await redis.del(stopKey(run)); // no worker computes a job of this run any more
     if (!stopped) store.finishRun(runRow);
     const resultsPath = store.exportJsonl();
     const keys = new Set(plan.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));

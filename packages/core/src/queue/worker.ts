@@ -85,6 +85,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   let refusal: string | undefined;
   const threads = process.env.UNLEARN_BENCH_WASM_THREADS ?? String(Math.max(1, Math.floor(availableParallelism() / options.concurrency)));
   const progress = (job: Job, message: JobProgress) => job.updateProgress(message).catch(() => {});
+  /** Jobs being processed now. */
+  let active = 0;
 
   const refuse = async (job: Job, token: string | undefined, label: string, reason: string): Promise<never> => {
     const message = `refused job ${job.id} (${label}): ${reason}`;
@@ -267,6 +269,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   const worker = new Worker(
     QUEUE_NAME,
     async (job: Job, token?: string) => {
+      active += 1;
       try {
         const { payload, group, baseDir } = await check(job, token);
         return await compute(job, payload, group, baseDir);
@@ -274,6 +277,8 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
         if (error instanceof WaitingError || error instanceof UnrecoverableError) throw error;
         logger.warn(`job ${job.id} failed: ${(error as Error).message}`);
         throw error;
+      } finally {
+        active -= 1;
       }
     },
     {
@@ -288,12 +293,22 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   worker.on('error', (error: Error) => {
     if (error.message === lastWorkerError) return;
     lastWorkerError = error.message;
-    logger.warn(`queue: ${error.message}`);
+    const job = /(?:for job|lock for job) (\S+?)\.?(?: |$)/.exec(error.message)?.[1];
+    if (job && /Missing (key|lock)|could not renew lock/i.test(error.message)) {
+      // Redis lost the job (a restart without persistence), or its lock lapsed and BullMQ gave it to another worker.
+      logger.warn(`job ${job} is no longer this worker's (${error.message.trim()}): Redis lost it or gave it to another worker; its result is not handed in, and its coordinator has it computed again`);
+    } else logger.warn(`queue: ${error.message}`);
   });
+
 
   const onSignal = (signal: NodeJS.Signals) => {
     if (!stopAll.signal.aborted) {
-      host.stderr.write(`\n${signal} received: the jobs in progress stop at their next safe point and hand in their finished cells (the rest goes back to the queue); ${signal === 'SIGINT' ? 'press Ctrl-C again' : 'send it again'} to stop at once.\n`);
+      const again = `${signal === 'SIGINT' ? 'press Ctrl-C again' : 'send it again'} to stop at once`;
+      host.stderr.write(
+        active === 0
+          ? `\n${signal} received: stopping (no job in progress).\n`
+          : `\n${signal} received: the jobs in progress stop at their next safe point and hand in their finished cells (the rest goes back to the queue); ${again}.\n`,
+      );
       stopAll.abort(signal);
       void worker.close();
       return;

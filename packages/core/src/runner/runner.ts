@@ -87,8 +87,9 @@ export interface RunSummary {
   /** Set when `RunOptions.signal` stopped the run: its abort reason (e.g. `SIGINT`). */
   readonly stopped?: string;
   /**
-   * Plugin calls given up after the cell timeout. Work they started that never ends (an async
-   * loop) can keep the process alive; the CLI ends the process after such a run.
+   * Plugin calls given up after the cell timeout, or left unawaited by a stop request. Work they
+   * started that never ends (an async loop) can keep the process alive; the CLI ends the process
+   * after such a run.
    */
   readonly gaveUp: number;
 }
@@ -428,7 +429,11 @@ export class Runner {
         }, Math.max(0, deadline.at - performance.now()));
       }
       if (signal) {
-        onAbort = () => reject(new RunStopped(signal.reason));
+        onAbort = () => {
+          // The hook's work goes on unawaited, like work given up at the timeout (see RunSummary.gaveUp).
+          this.gaveUp += 1;
+          reject(new RunStopped(signal.reason));
+        };
         if (signal.aborted) onAbort();
         else signal.addEventListener('abort', onAbort, { once: true });
       }
