@@ -55,7 +55,10 @@ function start(argv: string[], cwd: string) {
 describe.skipIf(!haveRedis)('queue workers refuse what they would compute differently', () => {
   it('puts a job back when a plugin version differs or a plugin is missing, fails a payload that is no job, and refuses another unlearn-bench version', async () => {
     const redis = await startRedis();
-    const queue = new Queue('unlearn-bench', { connection: new Redis(redis.url, { maxRetriesPerRequest: null }) });
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const queue = new Queue('unlearn-bench', { connection });
+    let coordinator: ReturnType<typeof start> | undefined;
+    let good: ReturnType<typeof start> | undefined;
     try {
       const coordinatorDir = machine('coordinator', '1.0.0');
       const newer = machine('newer', '1.0.1');
@@ -65,7 +68,7 @@ describe.skipIf(!haveRedis)('queue workers refuse what they would compute differ
       // Something else put a job on the queue before the run: the first worker meets it first.
       await queue.add('group', { hello: 'world' }, { jobId: 'not-a-group' });
       const worker = (cwd: string) => start(['worker', '--queue', redis.url, '--stall-seconds', '2'], cwd);
-      const coordinator = start(['run', 'exp/manifest.json', '--out', 'out', '--queue', redis.url, '--no-report'], coordinatorDir);
+      coordinator = start(['run', 'exp/manifest.json', '--out', 'out', '--queue', redis.url, '--no-report'], coordinatorDir);
 
       const fromNewer = await worker(newer).done;
       expect(fromNewer.code).toBe(2);
@@ -83,7 +86,7 @@ describe.skipIf(!haveRedis)('queue workers refuse what they would compute differ
         `: plugins[0]: Plugin './plugin.mjs' failed to load: ${join(bare, 'exp/plugin.mjs')} does not exist (a worker looks for the manifest's plugins relative to ${join(bare, 'exp')}: the manifest's folder 'exp' under its own working directory; start it where the coordinator's files are, or install the plugin there).\n`,
       );
 
-      const good = worker(same);
+      good = worker(same);
       const result = await coordinator.done;
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toContain('3 cell(s) computed, 0 skipped (finished earlier), 0 failed');
@@ -93,13 +96,16 @@ describe.skipIf(!haveRedis)('queue workers refuse what they would compute differ
       // A job from a coordinator of another unlearn-bench version: refused, back on the queue.
       const foreign = { ...foreignPayload(coordinatorDir), versions: { 'unlearn-bench': '0.0.0-other' } };
       await queue.add('group', foreign, { jobId: 'foreign' });
-      expect(await waitFor(() => good.output().includes('refused job foreign'), 60), good.output()).toBe(true);
+      expect(await waitFor(() => good!.output().includes('refused job foreign'), 60), good.output()).toBe(true);
       const refused = await good.done;
       expect(refused.code).toBe(2);
       expect(refused.stderr).toContain(`error: refused job foreign (seed 1 · gaussian of elsewhere:/runs/x): the coordinator runs unlearn-bench 0.0.0-other, this worker ${version}: start workers of the same version.`);
       expect(await (await queue.getJob('foreign'))!.getState()).toBe('waiting');
     } finally {
+      coordinator?.kill('SIGKILL');
+      good?.kill('SIGKILL');
       await queue.close();
+      connection.disconnect();
     }
   });
 });

@@ -575,6 +575,8 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       case 'worker': {
         if (args.positional.length > 0) throw new UsageError(`Unexpected argument '${args.positional[0]}'. Usage: unlearn-bench worker --queue redis://HOST:PORT [--concurrency N]`);
         if (args.queue === undefined) throw new UsageError("'worker' needs --queue redis://HOST:PORT (the Redis server the coordinator, 'unlearn-bench run <manifest> --queue …', uses).");
+        const runOnly = [args.out !== undefined && '--out', args.backend !== undefined && '--backend', args.workers !== undefined && '--workers'].filter(Boolean);
+        if (runOnly.length > 0) throw new UsageError(`'worker' takes no ${runOnly.join(', ')}: each job names its manifest, backend and output (the coordinator's). Options: --queue, --concurrency, --stall-seconds.`);
         const { parseQueueUrl } = await import('../queue/connection.ts');
         const { runQueueWorker } = await import('../queue/worker.ts');
         return await runQueueWorker({ queue: parseQueueUrl(args.queue), concurrency: args.concurrency ?? 1, stallSeconds: args.stallSeconds ?? 30, host, logger, debug: args.debug, quiet: args.quiet });
@@ -636,6 +638,9 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           }
         }
         if (args.queue !== undefined) return await coordinate(host, args, path, experiment, engine, root, outDir);
+        if (args.concurrency !== undefined || args.stallSeconds !== undefined) {
+          throw new UsageError(`${args.concurrency !== undefined ? '--concurrency' : '--stall-seconds'} is an option of 'worker' (with --queue); a local run takes --workers N.`);
+        }
         const pending = pendingGroupIndices(experiment, engineKey(engine), outDir);
         const workers = Math.min(args.workers ?? availableParallelism(), pending.length);
         // One worker still runs in a child process when this CLI owns its process: only a parent

@@ -90,6 +90,7 @@ export class LiveProgress {
 
   /** Draws the final state and leaves the bars on screen. */
   stop(): void {
+    this.bars.update(); // a redraw prints the lines logged since the last one; stop() alone drops them
     this.bars.stop();
   }
 }

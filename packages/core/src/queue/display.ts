@@ -48,10 +48,11 @@ export interface QueueDisplay {
   stop(): void;
 }
 
-function statusText(s: QueueStatus): string {
+/** `groups: 1 of 4 done, 2 running (a:12, b:34), 1 waiting[ · cells 8/16][ · ETA 0:40]`. */
+function statusText(s: QueueStatus, cells: boolean): string {
   const running = s.groupsRunning > 0 ? ` (${s.workers.join(', ') || '…'})` : '';
   const eta = s.eta === undefined ? '' : ` · ETA ${formatDuration(s.eta)}`;
-  return `groups: ${s.groupsDone} of ${s.groups} done, ${s.groupsRunning} running${running}, ${s.groupsWaiting} waiting · cells ${s.cellsDone}/${s.cellsTotal}${eta}`;
+  return `groups: ${s.groupsDone} of ${s.groups} done, ${s.groupsRunning} running${running}, ${s.groupsWaiting} waiting${cells ? ` · cells ${s.cellsDone}/${s.cellsTotal}` : ''}${eta}`;
 }
 
 /** One line per event; the status line only when the counts change. */
@@ -67,10 +68,10 @@ export function lineDisplay(sink: TextSink, quiet: boolean): QueueDisplay {
     },
     end: () => {},
     status: (s) => {
-      const text = statusText({ ...s, eta: undefined });
+      const text = statusText({ ...s, eta: undefined }, true);
       if (quiet || text === last) return;
       last = text;
-      sink.write(`${statusText(s)}\n`);
+      sink.write(`${statusText(s, true)}\n`);
     },
     stop: () => {},
   };
@@ -116,8 +117,11 @@ export function liveDisplay(stream: NodeJS.WritableStream): QueueDisplay {
     },
     status: (s) => {
       overall.setTotal(Math.max(1, s.cellsTotal));
-      overall.update(s.cellsDone, { step: statusText(s) });
+      overall.update(s.cellsDone, { step: statusText(s, false) });
     },
-    stop: () => bars.stop(),
+    stop: () => {
+      bars.update(); // a redraw prints the lines logged since the last one; stop() alone drops them
+      bars.stop();
+    },
   };
 }

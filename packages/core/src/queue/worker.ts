@@ -101,7 +101,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   };
 
   /** Checks a job and returns what computing it needs; refuses or fails it otherwise. */
-  const check = async (job: Job, token: string | undefined): Promise<{ payload: GroupJob; experiment: Experiment; group: GroupPlan; baseDir: string }> => {
+  const check = async (job: Job, token: string | undefined): Promise<{ payload: GroupJob; group: GroupPlan; baseDir: string }> => {
     const data = job.data as unknown;
     const format = (data as { format?: unknown } | null)?.format;
     if (typeof format === 'number' && format !== JOB_FORMAT) {
@@ -155,7 +155,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
     const known = new Set(group.cells.map((c) => c.key));
     const unknown = payload.cells.filter((key) => !known.has(key));
     if (unknown.length > 0) throw new UnrecoverableError(`the job names cells that are not in its group: ${unknown.slice(0, 3).join(', ')}${unknown.length > 3 ? ', …' : ''}`);
-    return { payload, experiment, group, baseDir };
+    return { payload, group, baseDir };
   };
 
   const engineFor = (backend: BackendName): Promise<EngineInfo> => {

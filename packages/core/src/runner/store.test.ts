@@ -24,7 +24,7 @@ describe('moving a cell between stores (a queue worker to its coordinator)', () 
     const run = worker.startRun('e', 'h', {});
     worker.writeCell(run, identity('a'), meta, { examples: 10, seconds: 1.5, budgetExamples: 12 }, [
       { metric: 'accuracy', value: 0.93 },
-      { metric: 'gus', value: -2.5, details: { scores: [0.1, -0.2] } },
+      { metric: 'gus', value: -2.5, details: { pValue: 0.012, note: 'x', ok: true, none: null } },
       { metric: 'loss', value: Number.NaN },
     ], null, 'returned a model identical to the poisoned one');
     worker.writeCell(run, identity('b'), meta, { examples: 0, seconds: 0, budgetExamples: null }, [{ metric: 'accuracy', value: Number.NaN }], 'non-finite weights after unlearning');
