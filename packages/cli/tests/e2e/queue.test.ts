@@ -29,6 +29,29 @@ const manifest = writeManifest({
 });
 const CELLS = 12;
 
+/**
+ * The scenarios run two at a time, each on its own redis-server: their processes mostly wait (for
+ * a process to start, a claim to lapse, a poll), so two lanes finish much sooner than one on the
+ * 2-core CI machine, where vitest runs one test file at a time.
+ */
+const lane = (() => {
+  let free = 2;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (free === 0) await new Promise<void>((resolveTurn) => waiting.push(resolveTurn));
+    else free -= 1;
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free += 1;
+    }
+  };
+})();
+/** A scenario's time limit, including its wait for a lane. */
+const LONG = 400_000;
+
 type Row = Record<string, unknown>;
 const rowsOf = (dir: string): Row[] => readFileSync(join(dir, 'results.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Row);
 /** What must be identical between runs (not the timings). */
@@ -52,13 +75,15 @@ function expectComplete(out: string, reference: Row[]): void {
 }
 
 /**
- * A `worker` process (lock of 2 s: a dead worker's job goes to another within a few seconds);
- * `gate`: a file whose absence holds it at the 5th cell of its first group.
+ * A `worker` process; `gate`: a file whose absence holds it at the 5th cell of its first group.
+ * Its claim on a job lasts `stall` seconds without renewal (default 10: a worker the loaded test
+ * machine starves of CPU for a while keeps its job; the SIGKILL test uses 2 s, so the dead
+ * worker's job moves within seconds).
  */
-function startWorker(url: string, options: { cwd?: string; gate?: string } = {}) {
+function startWorker(url: string, options: { gate?: string; stall?: number } = {}) {
   let text = '';
   const env = options.gate ? { UB_FIXTURE_GATE: options.gate } : {};
-  const proc = runBin(['worker', '--queue', url, '--stall-seconds', '2'], { cwd: options.cwd, env, onStderr: (t) => (text = t) });
+  const proc = runBin(['worker', '--queue', url, '--stall-seconds', String(options.stall ?? 10)], { env, onStderr: (t) => (text = t) });
   return { ...proc, output: () => text };
 }
 
@@ -70,18 +95,18 @@ function startCoordinator(url: string, out: string, path = manifest, cwd?: strin
 }
 
 describe.skipIf(!haveRedis)('a run on a queue', () => {
-  let redis: TestRedis;
   let reference: Row[];
   beforeAll(async () => {
-    redis = await startRedis();
+    // In this process (no worker process to start): the same engine and numbers as the workers'.
     const out = tempDir();
-    const local = await runBin(['run', manifest, '--out', out, '--backend', 'wasm', '--workers', '1', '--no-report']).done;
+    const local = await runInProcess(['run', manifest, '--out', out, '--backend', 'wasm', '--workers', '1', '--no-report']);
     expect(local.code, local.stderr).toBe(0);
     reference = rowsOf(out);
     expect(reference).toHaveLength(CELLS * 4); // accuracy, accuracy:drop, gus, gus:fresh-noise
   });
 
-  it('gives exactly the rows of --workers 1 with a coordinator and two workers', async () => {
+  it.concurrent('gives exactly the rows of --workers 1 with a coordinator and two workers', () => lane(async () => {
+    const redis = await startRedis();
     const out = tempDir();
     const workers = [startWorker(redis.url), startWorker(redis.url)];
     try {
@@ -98,11 +123,12 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       const { code, stderr } = await worker.done;
       expect(code, stderr).toBe(143); // stopped by SIGTERM, idle
     }
-  });
+  }), LONG);
 
-  it('completes with identical rows when a worker is SIGKILLed mid-group: BullMQ gives its job to another', async () => {
+  it.concurrent('completes with identical rows when a worker is SIGKILLed mid-group: BullMQ gives its job to another', () => lane(async () => {
+    const redis = await startRedis();
     const out = tempDir();
-    const held = startWorker(redis.url, { gate: join(tempDir(), 'never-opened') });
+    const held = startWorker(redis.url, { gate: join(tempDir(), 'never-opened'), stall: 2 });
     const coordinator = startCoordinator(redis.url, out);
     let other: ReturnType<typeof startWorker> | undefined;
     try {
@@ -113,7 +139,7 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       held.kill('SIGKILL');
       expect((await held.done).signal).toBe('SIGKILL');
       expect(await waitFor(() => !compute.some(running), 15)).toBe(true); // its compute process went with it
-      other = startWorker(redis.url);
+      other = startWorker(redis.url, { stall: 2 });
       const result = await coordinator.done;
       expect(result.code, result.stderr).toBe(0);
       expect(result.stderr).toMatch(/warning: the worker computing seed \d · gaussian \(\S+:\d+\) stopped renewing its claim \(killed, or cut off from Redis\); the job is back on the queue for another worker/);
@@ -125,9 +151,10 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       other?.kill('SIGTERM');
     }
     expect((await other!.done).code).toBe(143);
-  });
+  }), LONG);
 
-  it('completes with identical rows when the coordinator is SIGKILLed and started again', async () => {
+  it.concurrent('completes with identical rows when the coordinator is SIGKILLed and started again', () => lane(async () => {
+    const redis = await startRedis();
     const out = tempDir();
     const gateFile = join(tempDir(), 'gate');
     const worker = startWorker(redis.url, { gate: gateFile });
@@ -151,9 +178,10 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       worker.kill('SIGTERM');
     }
     expect((await worker.done).code).toBe(143);
-  });
+  }), LONG);
 
-  it('completes with identical rows when Redis restarts empty mid-run: the lost jobs are queued again', async () => {
+  it.concurrent('completes with identical rows when Redis restarts empty mid-run: the lost jobs are queued again', () => lane(async () => {
+    const redis = await startRedis();
     const out = tempDir();
     const gateFile = join(tempDir(), 'gate');
     const worker = startWorker(redis.url, { gate: gateFile });
@@ -172,9 +200,10 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       worker.kill('SIGTERM');
     }
     expect((await worker.done).code).toBe(143);
-  });
+  }), LONG);
 
-  it('keeps the finished cells when a worker or the coordinator is stopped (Ctrl-C), and the resume computes the rest from the stored models', async () => {
+  it.concurrent('keeps the finished cells when a worker or the coordinator is stopped (Ctrl-C), and the resume computes the rest from the stored models', () => lane(async () => {
+    const redis = await startRedis();
     const out = tempDir();
     const gateFile = join(tempDir(), 'gate');
     const first = startWorker(redis.url, { gate: gateFile });
@@ -211,9 +240,9 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       second?.kill('SIGTERM');
     }
     expect((await second!.done).code).toBe(143);
-  });
+  }), LONG);
 
-  it('goes on where it was when a Redis with persistence restarts mid-run: nothing is computed twice', async () => {
+  it.concurrent('goes on where it was when a Redis with persistence restarts mid-run: nothing is computed twice', () => lane(async () => {
     const persistent = await startRedis({ persistence: true });
     const out = tempDir();
     const gateFile = join(tempDir(), 'gate');
@@ -236,7 +265,7 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
       worker.kill('SIGTERM');
     }
     expect((await worker.done).code).toBe(143);
-  });
+  }), LONG);
 
   it('exits 2 with a message when Redis cannot be reached at start, or on a wrong command line', async () => {
     const port = await freePort(); // nothing listens there

@@ -33,12 +33,14 @@ import {
   QUEUE_NAME,
   jobResultProblem,
   modelKey,
+  resultKey,
   stopKey,
   versionsOf,
   type GroupJob,
   type GroupResult,
   type JobProgress,
   type ModelTransfer,
+  type ResultPointer,
 } from './protocol.ts';
 
 /** What a coordinator needs. */
@@ -183,7 +185,7 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     const remaining = (index: number) => plan[index].cells.filter((c) => !failedCells.has(c.key) && !store.hasCell(c));
     const trackedBy = (jobId: string): [number, Tracked] | undefined => [...tracked].find(([, t]) => t.id === jobId);
     const view = (index: number, t: Tracked): JobView => ({ label: label(plan[index]), worker: t.worker, done: t.done, total: t.total, step: t.step });
-    const deleteKeys = (jobId: string) => redis.del(...(['in', 'out'] as const).flatMap((d) => (['poisoned', 'retrained'] as const).map((r) => modelKey(jobId, d, r))));
+    const deleteKeys = (jobId: string) => redis.del(resultKey(jobId), ...(['in', 'out'] as const).flatMap((d) => (['poisoned', 'retrained'] as const).map((r) => modelKey(jobId, d, r))));
 
     info(`backend: ${options.engine.backend} (${options.engine.reason})`);
     info(`${experiment.name}: ${plan.length} seed × attack group(s), ${cellsTotal} cell(s); coordinating on ${options.queue.shown} (run ${run}); output in ${outDir}`);
@@ -205,9 +207,16 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     const collect = async (index: number, job: Job) => {
       const group = plan[index];
       const asked = new Set((job.data as GroupJob).cells);
-      const result = job.returnvalue as GroupResult;
-      const problem = jobResultProblem(result);
-      if (problem) {
+      const pointer = job.returnvalue as ResultPointer | undefined;
+      const text = typeof pointer?.key === 'string' && pointer.key === resultKey(job.id!) ? await redis.get(pointer.key) : null;
+      let result: GroupResult | undefined;
+      try {
+        result = text === null ? undefined : (JSON.parse(text) as GroupResult);
+      } catch {
+        result = undefined;
+      }
+      const problem = text === null ? `its result is not in Redis (${pointer?.key ?? 'no key'}: expired, or not written)` : jobResultProblem(result);
+      if (problem !== undefined || !result) {
         for (const cell of remaining(index)) if (asked.has(cell.key)) fail(cell.key, `its worker returned a result this coordinator cannot read (${problem}); rerun to retry`);
       } else {
         for (const model of result.models) await storeModel(group, model);

@@ -31,6 +31,21 @@ export function modelKey(jobId: string, direction: 'in' | 'out', role: ModelRole
   return `unlearn-bench:model:${jobId}:${direction}:${role}`;
 }
 
+/**
+ * The Redis key of job `jobId`'s result (JSON of a GroupResult). The job's own return value is only
+ * a pointer to it: BullMQ copies a return value into its events stream, and a group's result (every
+ * cell with its per-poison scores) can be megabytes.
+ */
+export function resultKey(jobId: string): string {
+  return `unlearn-bench:result:${jobId}`;
+}
+
+/** What a worker's job returns: where its result is. */
+export interface ResultPointer {
+  readonly format: number;
+  readonly key: string;
+}
+
 /** The Redis key whose presence asks the workers computing run `run`'s jobs to stop (the coordinator's Ctrl-C). */
 export function stopKey(run: string): string {
   return `unlearn-bench:stop:${run}`;
@@ -66,7 +81,7 @@ export interface GroupJob {
   readonly models: readonly ModelTransfer[];
 }
 
-/** What a worker returns for a job. */
+/** What a worker computed for a job (stored under resultKey). */
 export interface GroupResult {
   readonly format: number;
   readonly host: string;

@@ -38,6 +38,7 @@ import {
   QUEUE_NAME,
   jobPayloadProblem,
   modelKey,
+  resultKey,
   stopKey,
   versionMismatch,
   versionsOf,
@@ -45,6 +46,7 @@ import {
   type GroupResult,
   type JobProgress,
   type ModelTransfer,
+  type ResultPointer,
 } from './protocol.ts';
 
 /** How to run a queue worker. */
@@ -168,7 +170,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   };
 
   /** Computes a checked job in a child process in a scratch folder and collects what it finished. */
-  const compute = async (job: Job, payload: GroupJob, group: GroupPlan, baseDir: string): Promise<GroupResult> => {
+  const compute = async (job: Job, payload: GroupJob, group: GroupPlan, baseDir: string): Promise<ResultPointer> => {
     const start = performance.now();
     const scratch = mkdtempSync(join(scratchRoot, `${process.pid}-`));
     const prefix = `[${payload.group.label}] `;
@@ -257,7 +259,9 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
         logger.info(
           `job ${job.id}: ${cells.length} cell(s) finished, ${failures.length} failed${stopped ? `, stopped (${stopped}) before the other ${payload.cells.length - cells.length - failures.length}` : ''} in ${result.seconds.toFixed(1)} s`,
         );
-        return result;
+        const key = resultKey(job.id!);
+        await redis.set(key, JSON.stringify(result), 'EX', KEY_TTL_SECONDS);
+        return { format: JOB_FORMAT, key };
       } finally {
         store.close();
       }
