@@ -78,7 +78,7 @@ describe.skipIf(!haveRedis)('queue workers refuse what they would compute differ
       );
       const failed = (await queue.getJob('not-a-group'))!;
       expect(await failed.getState()).toBe('failed');
-      expect(failed.failedReason).toBe("not an unlearn-bench group job: its data has no 'format' (its properties: hello). Jobs on the queue 'unlearn-bench' must come from 'unlearn-bench run --queue'.");
+      expect(failed.failedReason).toBe("not an unlearn-bench group job: its data has no 'format' (its properties: hello). Jobs on the queue 'unlearn-bench' are made by 'unlearn-bench run --queue'.");
 
       const fromBare = await worker(bare).done;
       expect(fromBare.code).toBe(2);

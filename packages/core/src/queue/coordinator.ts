@@ -12,7 +12,6 @@
  * the groups that have none. A job that Redis lost (a restart without persistence) is queued again.
  */
 import { Job, Queue, QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -182,7 +181,10 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     let stopping = false;
     const refusals = new Set<string>();
     const indexOf = new Map(plan.map((g, i) => [g.key, i]));
-    const remaining = (index: number) => plan[index].cells.filter((c) => !failedCells.has(c.key) && !store.hasCell(c));
+    // This process alone writes the store while it holds the folder's lock: the finished cells are
+    // known in memory (the status is redrawn at every progress message).
+    const stored = new Set(plan.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));
+    const remaining = (index: number) => plan[index].cells.filter((c) => !failedCells.has(c.key) && !stored.has(c.key));
     const trackedBy = (jobId: string): [number, Tracked] | undefined => [...tracked].find(([, t]) => t.id === jobId);
     const view = (index: number, t: Tracked): JobView => ({ label: label(plan[index]), worker: t.worker, done: t.done, total: t.total, step: t.step });
     const deleteKeys = (jobId: string) => redis.del(resultKey(jobId), ...(['in', 'out'] as const).flatMap((d) => (['poisoned', 'retrained'] as const).map((r) => modelKey(jobId, d, r))));
@@ -224,17 +226,18 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
         for (const cell of result.cells) {
           const identity = group.cells.find((c) => c.key === cell.key);
           if (!identity || !asked.has(cell.key)) continue;
-          if (store.hasCell(identity)) {
+          if (stored.has(cell.key)) {
             duplicates += 1;
             continue;
           }
           store.writeStoredCell(runRow, identity, cell);
+          stored.add(cell.key);
           computed += 1;
         }
         if (duplicates > 0) info(`${label(group)}: ${duplicates} cell(s) from ${result.host} were stored already; kept the stored ones`);
         for (const failure of result.failures) {
           const identity = group.cells.find((c) => c.key === failure.cell);
-          if (identity && asked.has(failure.cell) && !store.hasCell(identity)) fail(failure.cell, `${failure.message} (on ${result.host})`);
+          if (identity && asked.has(failure.cell) && !stored.has(failure.cell)) fail(failure.cell, `${failure.message} (on ${result.host})`);
         }
         if (result.stopped && !stopping) info(`${result.host} (pid ${result.pid}) stopped (${result.stopped}) before finishing ${label(group)}; its other cells go back on the queue`);
         if (!result.stopped) {
@@ -329,7 +332,6 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     });
     for (const event of ['completed', 'failed', 'active', 'removed'] as const) events.on(event, poke);
 
-    const cellsDone = () => plan.reduce((n, g) => n + g.cells.filter((c) => store.hasCell(c)).length, 0);
     const showStatus = () => {
       let running = 0;
       let waiting = 0;
@@ -342,7 +344,7 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
           if (t.worker) workers.push(t.worker);
         } else waiting += 1;
       }
-      const done = cellsDone();
+      const done = stored.size;
       const progress = done - finishedBefore + inFlight;
       const elapsed = (performance.now() - start) / 1000;
       const toDo = cellsTotal - finishedBefore - failedCells.size;

@@ -112,7 +112,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
     const problem = jobPayloadProblem(data);
     if (problem !== undefined) {
       logger.warn(`job ${job.id} is not an unlearn-bench group job (${problem}); failed it`);
-      throw new UnrecoverableError(`not an unlearn-bench group job: ${problem}. Jobs on the queue '${QUEUE_NAME}' must come from 'unlearn-bench run --queue'.`);
+      throw new UnrecoverableError(`not an unlearn-bench group job: ${problem}. Jobs on the queue '${QUEUE_NAME}' are made by 'unlearn-bench run --queue'.`);
     }
     const payload = data as GroupJob;
     const label = `${payload.group.label} of ${payload.coordinator.host}:${payload.coordinator.outDir}`;
