@@ -105,7 +105,7 @@ const POLL_MS = 1000;
 /** Why BullMQ failed a job, said for this program's users. */
 function explainFailure(reason: string): string {
   if (/stalled more than allowable limit/i.test(reason)) {
-    return 'the workers computing it stopped (killed, or cut off from Redis) twice in a row, so BullMQ gave up on it; rerun to retry';
+    return 'the workers computing it stopped (killed, or cut off from Redis) twice, so BullMQ gave up on it; rerun to retry';
   }
   return `the job failed on its worker: ${reason}`;
 }
