@@ -11,7 +11,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { waitFor } from './concurrency.ts';
-import { runBin } from './helpers.ts';
+import { runBin, tempDir } from './helpers.ts';
 import { haveRedis, startRedis } from './redis.ts';
 
 const { version } = JSON.parse(readFileSync(resolve(import.meta.dirname, '../../package.json'), 'utf8')) as { version: string };
@@ -48,7 +48,7 @@ function machine(name: string, pluginVersion: string | undefined): string {
 
 function start(argv: string[], cwd: string) {
   let text = '';
-  const proc = runBin(argv, { cwd, onStderr: (t) => (text = t) });
+  const proc = runBin(argv, { cwd, env: { TMPDIR: tempDir() }, onStderr: (t) => (text = t) });
   return { ...proc, output: () => text };
 }
 

@@ -82,7 +82,8 @@ function expectComplete(out: string, reference: Row[]): void {
  */
 function startWorker(url: string, options: { gate?: string; stall?: number } = {}) {
   let text = '';
-  const env = options.gate ? { UB_FIXTURE_GATE: options.gate } : {};
+  // TMPDIR: its scratch folders (a killed worker leaves one) go into a folder the test removes.
+  const env = { TMPDIR: tempDir(), ...(options.gate ? { UB_FIXTURE_GATE: options.gate } : {}) };
   const proc = runBin(['worker', '--queue', url, '--stall-seconds', String(options.stall ?? 10)], { env, onStderr: (t) => (text = t) });
   return { ...proc, output: () => text };
 }
@@ -248,7 +249,7 @@ describe.skipIf(!haveRedis)('a run on a queue', () => {
     const gateFile = join(tempDir(), 'gate');
     // The default lock (30 s) outlasts the restart, so the worker keeps its job.
     let text = '';
-    const worker = runBin(['worker', '--queue', persistent.url], { env: { UB_FIXTURE_GATE: gateFile }, onStderr: (t) => (text = t) });
+    const worker = runBin(['worker', '--queue', persistent.url], { env: { TMPDIR: tempDir(), UB_FIXTURE_GATE: gateFile }, onStderr: (t) => (text = t) });
     const coordinator = startCoordinator(persistent.url, out);
     try {
       expect(await waitFor(() => text.includes('[cell 5/6]'), 90), text).toBe(true);
