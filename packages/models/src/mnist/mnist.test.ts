@@ -38,8 +38,8 @@ describe('mnist', () => {
     const withValidation = await load({ trainSize: 6000, testSize: 2000, validationSize: 1500 });
     expect(plain.validation).toBeUndefined();
     expect(withValidation.validation!.count).toBe(1500);
-    expect(withValidation.train.inputs).toEqual(plain.train.inputs);
-    expect(withValidation.test.inputs).toEqual(plain.test.inputs);
+    expect(identical(withValidation.train.inputs, plain.train.inputs)).toBe(true);
+    expect(identical(withValidation.test.inputs, plain.test.inputs)).toBe(true);
     const seen = new Set([...imageKeys(plain.train), ...imageKeys(plain.test)]);
     expect(imageKeys(withValidation.validation!).filter((key) => seen.has(key))).toEqual([]);
     expect(() => mnistDataset.create({ ...DEFAULTS, validationSize: 1 }, ctx)).toThrow('trainSize + testSize + validationSize = 10001 exceeds it');
