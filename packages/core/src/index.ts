@@ -118,7 +118,7 @@ export type { Manifest, PluginRef, UnlearnerRef, SweepVariant, SelectionRule, Re
 export { selectVariants, variantOf } from './runner/selection.ts';
 export type { VariantPick, VariantSelection } from './runner/selection.ts';
 export { experimentSchema } from './manifest/schema.ts';
-export { importPlugin, loadManifestPlugins, resolvePluginSpecifier } from './manifest/plugins.ts';
+export { importPlugin, loadManifestPlugins, resolvePluginSpecifier, setTypeScriptLoader } from './manifest/plugins.ts';
 
 export { REGISTRY, ENGINE, LOGGER, CONTAINER } from './tokens.ts';
 export { createRootContainer } from './container.ts';
