@@ -30,6 +30,28 @@ export function wantsLiveProgress(stderr: TextSink, options: { quiet: boolean; d
   return (stderr as { isTTY?: boolean }).isTTY === true && process.env.TERM !== 'dumb';
 }
 
+/**
+ * A cli-progress MultiBar on `stream` (a terminal) whose bars read `name bar done/total cells · step`:
+ * the local workers' bars and the queue coordinator's.
+ */
+export function createCellBars(stream: NodeJS.WritableStream): cliProgress.MultiBar {
+  return new cliProgress.MultiBar(
+    {
+      stream: stream as NodeJS.WritableStream & { isTTY: boolean },
+      format: '{name} {bar} {value}/{total} cells · {step}',
+      barsize: 20,
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      // Redraw only on updates (and at most 10 times a second): the workers' lines drive it.
+      fps: 10,
+      autopadding: true,
+      linewrap: false,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}
+
 /** Bars for worker processes with `cells[i]` cells to compute each, drawn on `stream` (a TTY). */
 export class LiveProgress {
   private readonly bars: cliProgress.MultiBar;
@@ -38,21 +60,7 @@ export class LiveProgress {
   private readonly done: number[];
 
   constructor(cells: readonly number[], stream: NodeJS.WritableStream) {
-    this.bars = new cliProgress.MultiBar(
-      {
-        stream: stream as NodeJS.WritableStream & { isTTY: boolean },
-        format: '{name} {bar} {value}/{total} cells · {step}',
-        barsize: 20,
-        hideCursor: true,
-        clearOnComplete: false,
-        stopOnComplete: false,
-        // Redraw only on updates (and at most 10 times a second): the workers' lines drive it.
-        fps: 10,
-        autopadding: true,
-        linewrap: false,
-      },
-      cliProgress.Presets.shades_classic,
-    );
+    this.bars = createCellBars(stream);
     const total = cells.reduce((a, b) => a + b, 0);
     this.overall = this.bars.create(total, 0, { name: 'all     ' }, { format: '{name} {bar} {value}/{total} cells · ETA {eta_formatted}' });
     this.workerBars = cells.map((n, i) => this.bars.create(n, 0, { name: `worker ${i + 1}`, step: 'starting' }));

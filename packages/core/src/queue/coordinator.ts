@@ -21,9 +21,9 @@ import type { Experiment } from '../manifest/manifest.ts';
 import type { Registry } from '../plugin/registry.ts';
 import { lockFolder, removeStaleTemporaries, writeFileAtomic, type FolderLock } from '../runner/files.ts';
 import { planCells, type GroupPlan } from '../runner/plan.ts';
-import { modelFile, type Runner } from '../runner/runner.ts';
-import { ResultsStore, type ResultRecord } from '../runner/store.ts';
-import { selectSummaryMetrics, writeSummaryJsonl, type SummarySelection } from '../runner/summary.ts';
+import { modelFile, type Runner, type RunSummary } from '../runner/runner.ts';
+import { ResultsStore } from '../runner/store.ts';
+import { selectSummaryMetrics, writeSummaryJsonl } from '../runner/summary.ts';
 import { connectRedis, type QueueUrl } from './connection.ts';
 import { liveDisplay, lineDisplay, type JobView, type QueueDisplay } from './display.ts';
 import {
@@ -69,23 +69,11 @@ export interface TextSinkWithTty {
   write(text: string): unknown;
 }
 
-/** What a coordinated run did (the CLI prints the table and totals from it). */
-export interface CoordinatorSummary {
-  readonly cellsTotal: number;
-  /** Cells stored by this run. */
-  readonly cellsComputed: number;
-  /** Cells finished before it started. */
-  readonly cellsSkipped: number;
-  readonly failures: readonly { cell: string; message: string }[];
-  readonly seconds: number;
-  readonly resultsPath: string;
-  readonly databasePath: string;
-  /** Every record of the plan's finished cells. */
-  readonly records: readonly ResultRecord[];
-  readonly summaries: readonly SummarySelection[];
-  /** Set when a signal stopped it. */
-  readonly stopped?: string;
-}
+/**
+ * What a coordinated run did, as a local run reports it (the CLI prints the table and totals from
+ * it): `cellsComputed` counts the cells this run stored, `cellsSkipped` those finished before it.
+ */
+export type CoordinatorSummary = Omit<RunSummary, 'gaveUp'>;
 
 /** A job of this run the coordinator follows (one per group at most). */
 interface Tracked {

@@ -5,6 +5,7 @@
  * pipes, files, `UNLEARN_BENCH_PROGRESS=lines`) a line per event, so logs stay greppable.
  */
 import cliProgress from 'cli-progress';
+import { createCellBars } from '../cli/progress.ts';
 import type { TextSink } from '../logger.ts';
 import { formatDuration } from '../runner/runner.ts';
 
@@ -79,20 +80,7 @@ export function lineDisplay(sink: TextSink, quiet: boolean): QueueDisplay {
 
 /** Bars drawn in place on `stream` (a terminal). */
 export function liveDisplay(stream: NodeJS.WritableStream): QueueDisplay {
-  const bars = new cliProgress.MultiBar(
-    {
-      stream: stream as NodeJS.WritableStream & { isTTY: boolean },
-      format: '{name} {bar} {value}/{total} cells · {step}',
-      barsize: 20,
-      hideCursor: true,
-      clearOnComplete: false,
-      stopOnComplete: false,
-      fps: 10,
-      autopadding: true,
-      linewrap: false,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const bars = createCellBars(stream);
   const overall = bars.create(1, 0, { name: 'all', step: '' }, { format: '{name} {bar} {value}/{total} cells · {step}' });
   const jobs = new Map<string, cliProgress.SingleBar>();
   const show = (id: string, view: JobView) => {
