@@ -3,7 +3,7 @@
  *
  *   npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all]
  *                    [--workload cnn-small,mlp,quickstart,resnet,gpt2] [--steps 30] [--epochs 3] [--out FILE]
- *                    [--no-quickstart] [--quickstart-only] [--compare-torch] [--repeat N]
+ *                    [--no-quickstart] [--quickstart-only] [--compare-torch [--pairs 8]] [--repeat N]
  *
  * cnn-small, batch 128, SGD (lr 0.01, momentum 0.9), float32, standard-normal inputs and uniform
  * labels from a fixed seed; 3 warm-up steps, then `--steps` timed steps of training (the project's
@@ -17,15 +17,21 @@
  * (FLOPs counted as bench/README.md says).
  *
  * `--compare-torch` runs bench/pytorch_anchor.py (the same workloads in PyTorch, same threads)
- * after each round of ours, `--repeat` rounds interleaved, and prints the ratios of the medians.
+ * after each round of ours, `--repeat` rounds interleaved, and prints the ratios of the medians; for
+ * the quickstart group PyTorch runs the same computation as a plain script (no store, no data
+ * loading). The mlp is compared in pairs instead: `--pairs` epochs of training and of input
+ * gradients each, ours and PyTorch's alternating (the order flipped every pair) against a PyTorch
+ * process kept running, and the ratio is the median of the pairs' ratios. On a shared machine whose
+ * speed drifts by a third within minutes (bench/README.md), rounds minutes apart measure the drift.
  *
  * It checks what it times and exits non-zero otherwise: the loss must go down over the timed
  * training steps, and the benchmarked backend's parameter and input gradients on a small batch must
  * match the cpu backend's. It asserts nothing about speed.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -99,10 +105,12 @@ interface Args {
   compareTorch: boolean;
   torchPython?: string;
   repeat: number;
+  /** Epochs of each mlp figure timed in alternation with PyTorch's (--compare-torch). */
+  pairs: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { backend: 'auto', shapes: Object.keys(SHAPES), steps: 30, epochs: 3, workloads: new Set(WORKLOADS), compareTorch: false, repeat: 1 };
+  const args: Args = { backend: 'auto', shapes: Object.keys(SHAPES), steps: 30, epochs: 3, workloads: new Set(WORKLOADS), compareTorch: false, repeat: 1, pairs: 8 };
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = (): string => {
@@ -134,6 +142,10 @@ function parseArgs(argv: readonly string[]): Args {
       const v = Number(value());
       if (!Number.isInteger(v) || v < 1) fail(`--repeat must be a positive integer, got '${v}'`);
       args.repeat = v;
+    } else if (flag === '--pairs') {
+      const v = Number(value());
+      if (!Number.isInteger(v) || v < 3) fail(`--pairs must be an integer ≥ 3, got '${v}'`);
+      args.pairs = v;
     } else if (flag === '--workload') {
       const list = value().split(',');
       for (const w of list) if (!(WORKLOADS as readonly string[]).includes(w)) fail(`--workload takes ${WORKLOADS.join(', ')} (comma-separated), got '${w}'`);
@@ -146,7 +158,7 @@ function parseArgs(argv: readonly string[]): Args {
     else if (flag === '--help' || flag === '-h') {
       console.log(
         'npm run bench -- [--backend auto|wasm|cpu|tensorflow|webgpu] [--shape 32x32x3|28x28x1|all] [--workload cnn-small,mlp,quickstart,resnet,gpt2] ' +
-          '[--steps N≥30] [--epochs N] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only] [--compare-torch [--torch-python PATH]] [--repeat N]',
+          '[--steps N≥30] [--epochs N] [--threads N] [--out FILE] [--no-quickstart|--quickstart-only] [--compare-torch [--torch-python PATH] [--pairs N]] [--repeat N]',
       );
       process.exit(0);
     } else fail(`unknown option '${argv[i]}'`);
@@ -584,24 +596,29 @@ function torchPython(explicit?: string): string | undefined {
   return candidates.find((python) => spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-/** Runs bench/pytorch_anchor.py on the same workloads and threads; its JSON lines. */
+/** The anchor's environment: Debian's OpenMP OpenBLAS, and the same OpenBLAS kernels as ours. */
+function torchEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  if (!env.LD_LIBRARY_PATH && existsSync(OPENBLAS_OPENMP)) env.LD_LIBRARY_PATH = OPENBLAS_OPENMP;
+  // The engine's choice, inherited, or the same choice without the native kernels: a CPU model that
+  // OpenBLAS does not know would otherwise run PyTorch on its SSE3 kernels.
+  const core = env.OPENBLAS_CORETYPE ?? openblasCoreTypeHere();
+  if (core) env.OPENBLAS_CORETYPE = core;
+  return env;
+}
+
+/** Runs bench/pytorch_anchor.py on the same workloads and threads (the mlp is paired instead: pairedMlp); its JSON lines. */
 function runTorch(python: string, args: Args, threads: number): Record<string, unknown>[] {
   const workloads = [
     ...(args.workloads.has('cnn-small') ? args.shapes.map((s) => `cnn-small:${s}`) : []),
-    ...(args.workloads.has('mlp') ? ['mlp'] : []),
+    ...(args.workloads.has('quickstart') ? ['quickstart'] : []),
     ...(args.workloads.has('resnet') ? RESNET_WIDTHS.map(([width, steps, batch]) => `resnet:${width}:${steps}:${batch}`) : []),
   ];
   if (workloads.length === 0) return [];
-  const env = { ...process.env };
-  if (!env.LD_LIBRARY_PATH && existsSync(OPENBLAS_OPENMP)) env.LD_LIBRARY_PATH = OPENBLAS_OPENMP;
-  // The same OpenBLAS kernels as ours (the engine's choice, inherited, or the same choice without the
-  // native kernels): a CPU model that OpenBLAS does not know would otherwise run PyTorch on its SSE3 kernels.
-  const core = env.OPENBLAS_CORETYPE ?? openblasCoreTypeHere();
-  if (core) env.OPENBLAS_CORETYPE = core;
   const result = spawnSync(
     python,
     [ANCHOR, '--threads', String(threads), '--steps', String(args.steps), '--epochs', String(args.epochs), '--workload', workloads.join(',')],
-    { encoding: 'utf8', env, stdio: ['ignore', 'pipe', 'inherit'] },
+    { encoding: 'utf8', env: torchEnv(), stdio: ['ignore', 'pipe', 'inherit'] },
   );
   if (result.status !== 0) throw new Error(`bench/pytorch_anchor.py exited with ${result.status ?? result.signal}`);
   const records = result.stdout
@@ -617,12 +634,16 @@ const COMPARED: Record<string, readonly string[]> = {
   'cnn-small': ['train_img_s', 'infer_img_s', 'input_grad_img_s'],
   mlp: ['train_ex_s', 'input_grad_ex_s'],
   resnet: ['train_img_s', 'infer_img_s'],
+  'quickstart-cell-group': ['seconds'],
 };
+
+/** Figures where less is better: their ratio is PyTorch's over ours, so that above 1 is faster everywhere. */
+const LESS_IS_BETTER = new Set(['seconds']);
 
 /** Ratios ours / PyTorch of the medians over the rounds, one line per workload and figure. */
 function comparisons(ours: readonly Record<string, unknown>[], torch: readonly Record<string, unknown>[]): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  const key = (r: Record<string, unknown>): string => `${String(r.workload)} ${String(r.shape)}${r.model === undefined ? '' : ` ${String(r.model)}`}`;
+  const key = (r: Record<string, unknown>): string => [r.workload, r.shape, r.model].filter((part) => part !== undefined).map(String).join(' ');
   for (const name of new Set(ours.filter((r) => String(r.workload) in COMPARED).map(key))) {
     const mine = ours.filter((r) => key(r) === name);
     const theirs = torch.filter((r) => key(r) === name);
@@ -630,7 +651,8 @@ function comparisons(ours: readonly Record<string, unknown>[], torch: readonly R
     for (const figure of COMPARED[String(mine[0].workload)]) {
       const a = median(mine.map((r) => Number(r[figure])));
       const b = median(theirs.map((r) => Number(r[figure])));
-      out.push({ workload: 'comparison', what: `${name} ${figure}`, ours: round(a), pytorch: round(b), ratio: round(a / b, 2), rounds: mine.length });
+      const ratio = LESS_IS_BETTER.has(figure) ? b / a : a / b;
+      out.push({ workload: 'comparison', what: `${name} ${figure}`, ours: round(a, 2), pytorch: round(b, 2), ratio: round(ratio, 2), rounds: mine.length });
     }
   }
   return out;
@@ -656,8 +678,16 @@ async function main(): Promise<void> {
   }
   const ours: Record<string, unknown>[] = [];
   const torch: Record<string, unknown>[] = [];
-  // Rounds interleave ours and PyTorch's, so that a load change on shared cores hits both.
+  const theirs = (pass: number): void => {
+    if (!python) return;
+    const records = runTorch(python, args, Math.max(1, engine.threads));
+    for (const record of records) emit({ ...record, round: pass });
+    torch.push(...records);
+  };
+  // Rounds interleave ours and PyTorch's, PyTorch first in every other round, so that a load change
+  // on shared cores hits both.
   for (let pass = 1; pass <= args.repeat; pass++) {
+    if (pass % 2 === 0) theirs(pass);
     const mine: Record<string, unknown>[] = [];
     if (args.workloads.has('cnn-small')) {
       for (const name of args.shapes) mine.push(await runShape(args, engine, name));
@@ -669,7 +699,7 @@ async function main(): Promise<void> {
     ours.push(...mine);
     if (args.workloads.has('quickstart') && engine.backend !== 'webgpu') {
       const q = await quickstartSeconds(engine.backend as BackendChoice);
-      emit({
+      const record = {
         workload: 'quickstart-cell-group',
         manifest: 'manifests/quickstart.json',
         seeds: 1,
@@ -677,16 +707,99 @@ async function main(): Promise<void> {
         threads: engine.threads,
         seconds: round(q.seconds),
         loadavg_1m: round(loadavg()[0], 2),
-        round: pass,
-      });
+      };
+      emit({ ...record, round: pass });
+      ours.push(record);
     }
-    if (python) {
-      const records = runTorch(python, args, Math.max(1, engine.threads));
-      for (const record of records) emit({ ...record, round: pass });
-      torch.push(...records);
-    }
+    if (pass % 2 === 1) theirs(pass);
   }
   for (const line of comparisons(ours, torch)) emit(line);
+  if (python && args.workloads.has('mlp')) for (const line of await pairedMlp(python, args, engine)) emit(line);
+}
+
+/** The PyTorch side of pairedMlp: bench/pytorch_anchor.py --serve mlp, one epoch per command. */
+interface TorchServer {
+  ready: Record<string, unknown>;
+  epoch(command: 'train' | 'grad'): Promise<{ seconds: number; loss: number }>;
+  close(): void;
+}
+
+async function startTorchServer(python: string, threads: number): Promise<TorchServer> {
+  const child = spawn(python, [ANCHOR, '--serve', 'mlp', '--threads', String(threads)], { env: torchEnv(), stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<Record<string, unknown>> => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`bench/pytorch_anchor.py --serve ended (exit ${child.exitCode ?? child.signalCode ?? 'unknown'})`);
+    return JSON.parse(value) as Record<string, unknown>;
+  };
+  const ready = await next();
+  return {
+    ready,
+    async epoch(command) {
+      child.stdin.write(`${command}\n`);
+      const reply = await next();
+      return { seconds: Number(reply.seconds), loss: Number(reply.loss) };
+    },
+    close() {
+      child.stdin.end('exit\n');
+    },
+  };
+}
+
+/**
+ * The mlp workload timed in pairs: `args.pairs` epochs of training, then of whole-set input
+ * gradients, ours and PyTorch's alternating, PyTorch first in every other pair (so that a steady
+ * drift in the machine's speed favours neither). Each pair's ratio compares two epochs run within
+ * about a second of each other; the figure is the median of those ratios, with their range.
+ */
+async function pairedMlp(python: string, args: Args, engine: Running): Promise<Record<string, unknown>[]> {
+  const shape = [28, 28, 1];
+  const data = randomBatch(shape, MLP_EXAMPLES, 7);
+  const model = buildMlp(shape, 1);
+  const macs = mlpMacs();
+  const server = await startTorchServer(python, Math.max(1, engine.threads));
+  try {
+    const recipe = { batchSize: MLP_BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0, epochs: 1 };
+    const ours = {
+      train: (): void => void trainSgd(model, data, { ...recipe, rng: createRng(5), meter: createBudgetMeter() }),
+      grad: (): void => void inputGradients(model, data, MLP_BATCH),
+    };
+    ours.train(); // warm-up, as the server did before it answered
+    ours.grad();
+    const out: Record<string, unknown>[] = [];
+    for (const command of ['train', 'grad'] as const) {
+      const mine: number[] = [];
+      const theirs: number[] = [];
+      for (let pair = 0; pair < args.pairs; pair++) {
+        const timeOurs = (): void => {
+          const t0 = performance.now();
+          ours[command]();
+          mine.push(MLP_EXAMPLES / ((performance.now() - t0) / 1000));
+        };
+        if (pair % 2 === 0) timeOurs();
+        theirs.push(MLP_EXAMPLES / (await server.epoch(command)).seconds);
+        if (pair % 2 === 1) timeOurs();
+      }
+      const ratios = mine.map((m, i) => m / theirs[i]);
+      const figure = command === 'train' ? 'train_ex_s' : 'input_grad_ex_s';
+      out.push({
+        workload: 'comparison-paired',
+        what: `mlp 28x28x1 ${figure}`,
+        ours: round(median(mine)),
+        pytorch: round(median(theirs)),
+        ours_gflop_s: gflops(median(mine), command === 'train' ? macs.train : macs.inputGrad),
+        pytorch_gflop_s: gflops(median(theirs), command === 'train' ? macs.train : macs.inputGrad),
+        ratio: round(median(ratios), 2),
+        ratio_range: [round(Math.min(...ratios), 2), round(Math.max(...ratios), 2)],
+        pairs: args.pairs,
+        loadavg_1m: round(loadavg()[0], 2),
+      });
+    }
+    return out;
+  } finally {
+    server.close();
+    model.dispose();
+  }
 }
 
 main().catch((error: unknown) => {

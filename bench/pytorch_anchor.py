@@ -2,7 +2,8 @@
 """The speed anchor of shared/BENCHMARK.md: the workloads of bench/cnn-small.ts, in PyTorch.
 
     /usr/bin/python3 bench/pytorch_anchor.py [--threads 2] [--steps 30] [--epochs 3]
-                                             [--workload cnn-small:32x32x3,cnn-small:28x28x1,mlp,resnet:16:10:128]
+                                             [--workload cnn-small:32x32x3,cnn-small:28x28x1,mlp,resnet:16:10:128,quickstart]
+    /usr/bin/python3 bench/pytorch_anchor.py --serve mlp [--threads 2]     (paired epochs, commands on stdin)
 
 Prints one JSON line per workload with the same fields as bench/cnn-small.ts ("framework":
 "pytorch"), which BLAS library the process loaded (Debian's python3-torch links libblas.so.3,
@@ -13,10 +14,12 @@ batch sizes, optimiser (SGD, lr 0.01, momentum 0.9), standard-normal inputs and 
 3 warm-up steps; figures over the median step (cnn-small) or epoch (mlp).
 """
 import argparse
+import copy
 import ctypes
 import json
 import os
 import statistics
+import sys
 import time
 
 import torch
@@ -181,57 +184,150 @@ def run_cnn(shape, steps):
     }
 
 
-def run_mlp(epochs):
-    gen = torch.Generator().manual_seed(7)
-    x = torch.randn(MLP_EXAMPLES, 1, 28, 28, generator=gen)
-    y = torch.randint(0, 10, (MLP_EXAMPLES,), generator=gen)
-    torch.manual_seed(1)
-    model = mlp()
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    loss_fn = nn.CrossEntropyLoss()
-    order_gen = torch.Generator().manual_seed(3)
-    epoch_losses = []
+class MlpWorkload:
+    """BENCHMARK.md's mlp workload: 784-512-512-10, batch 64, 12,800 standard-normal examples."""
 
-    def epoch():
-        order = torch.randperm(MLP_EXAMPLES, generator=order_gen)
+    def __init__(self):
+        gen = torch.Generator().manual_seed(7)
+        self.x = torch.randn(MLP_EXAMPLES, 1, 28, 28, generator=gen)
+        self.y = torch.randint(0, 10, (MLP_EXAMPLES,), generator=gen)
+        torch.manual_seed(1)
+        self.model = mlp()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9)
+        self.loss_fn = nn.CrossEntropyLoss()
+        self.order_gen = torch.Generator().manual_seed(3)
+        self.epoch_losses = []
+
+    def train_epoch(self):
+        order = torch.randperm(MLP_EXAMPLES, generator=self.order_gen)
         total = 0.0
         for start in range(0, MLP_EXAMPLES, MLP_BATCH):
             idx = order[start:start + MLP_BATCH]
-            optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x[idx]), y[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.loss_fn(self.model(self.x[idx]), self.y[idx])
             loss.backward()
-            optimizer.step()
+            self.optimizer.step()
             total += loss.item()
-        epoch_losses.append(total / (MLP_EXAMPLES // MLP_BATCH))
+        self.epoch_losses.append(total / (MLP_EXAMPLES // MLP_BATCH))
 
-    def input_grads():
+    def input_grads(self):
+        x, y = self.x, self.y
         out = torch.empty_like(x)
         for start in range(0, MLP_EXAMPLES, MLP_BATCH):
             xg = x[start:start + MLP_BATCH].clone().requires_grad_(True)
-            loss = nn.functional.cross_entropy(model(xg), y[start:start + MLP_BATCH], reduction="sum")
+            loss = nn.functional.cross_entropy(self.model(xg), y[start:start + MLP_BATCH], reduction="sum")
             (g,) = torch.autograd.grad(loss, xg)
             out[start:start + MLP_BATCH] = g
         out.numpy()
 
+
+def serve_mlp(common):
+    """Paired timing: one line per command read from stdin ("train" or "grad": one epoch of it).
+
+    bench/cnn-small.ts alternates these epochs with its own, so that both sides of each pair run
+    within about a second of each other: on a shared machine whose speed drifts by a third within
+    minutes, a ratio of medians over rounds minutes apart measures the drift as much as the code.
+    """
+    work = MlpWorkload()
+    work.train_epoch()  # warm-up (200 steps)
+    work.input_grads()
+    print(json.dumps({"ready": True, **common}), flush=True)
+    for line in iter(input_line, None):
+        command = line.strip()
+        t0 = time.perf_counter()
+        if command == "train":
+            work.train_epoch()
+        elif command == "grad":
+            work.input_grads()
+        else:
+            raise SystemExit(f"pytorch_anchor: unknown command {command!r}")
+        print(json.dumps({"command": command, "seconds": time.perf_counter() - t0, "loss": work.epoch_losses[-1]}), flush=True)
+
+
+def input_line():
+    line = sys.stdin.readline()
+    return line if line.strip() not in ("", "exit") else None
+
+
+def run_quickstart_group(seed):
+    """The work of one quickstart seed group (manifests/quickstart.json), as a plain PyTorch script.
+
+    8,000 training points (400 of them Gaussian poisons, x + N(0, 1)) and 2,000 test points of
+    28x28x1, standard-normal stand-ins for the digits (the speed does not depend on the values);
+    the poisoned model trained 10 epochs on all 8,000, retraining and its replica 10 epochs on the
+    7,600 clean points from new initial weights, gradient descent from the poisoned model on the clean
+    points for 5% and 10% of retraining's 76,000 examples, then for each of the five models the test
+    accuracy and the input gradients of the 400 clean originals of the poisons (GUS, batch 256).
+    What the tool also does (loading MNIST, the result store, the report, its process) is not here:
+    this is the least any framework must compute for the group.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    train_x = torch.randn(8000, 1, 28, 28, generator=gen)
+    train_y = torch.randint(0, 10, (8000,), generator=gen)
+    test_x = torch.randn(2000, 1, 28, 28, generator=gen)
+    test_y = torch.randint(0, 10, (2000,), generator=gen)
+    poisoned_x = train_x.clone()
+    poisoned_x[:400] += torch.randn(400, 1, 28, 28, generator=gen)
+    clean_x, clean_y = train_x[400:], train_y[400:]
+    loss_fn = nn.CrossEntropyLoss()
+
+    def train(model, x, y, max_examples):
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        seen = 0
+        while seen < max_examples:
+            order = torch.randperm(len(x), generator=gen)
+            for start in range(0, len(x), MLP_BATCH):
+                if seen >= max_examples:
+                    break
+                idx = order[start:min(start + MLP_BATCH, start + max_examples - seen)]
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x[idx]), y[idx])
+                loss.backward()
+                optimizer.step()
+                loss.item()
+                seen += len(idx)
+        return model
+
+    def fresh():
+        return mlp()
+
+    t0 = time.perf_counter()
+    poisoned = train(fresh(), poisoned_x, train_y, 10 * 8000)
+    retrain_examples = 10 * len(clean_x)
+    models = [poisoned, train(fresh(), clean_x, clean_y, retrain_examples), train(fresh(), clean_x, clean_y, retrain_examples)]
+    for budget in (0.05, 0.1):
+        models.append(train(copy.deepcopy(poisoned), clean_x, clean_y, round(budget * retrain_examples)))
+    for model in models:
+        with torch.no_grad():
+            (model(test_x).argmax(1) == test_y).float().mean().item()
+        for start in range(0, 400, 256):
+            xg = train_x[start:min(400, start + 256)].clone().requires_grad_(True)
+            loss = nn.functional.cross_entropy(model(xg), train_y[start:start + len(xg)], reduction="sum")
+            torch.autograd.grad(loss, xg)[0].numpy()
+    return {"workload": "quickstart-cell-group", "seeds": 1, "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def run_mlp(epochs):
+    work = MlpWorkload()
     # One warm-up epoch (200 steps ≥ the 3 warm-up steps), then `epochs` timed ones.
-    epoch()
+    work.train_epoch()
     train_times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
-        epoch()
+        work.train_epoch()
         train_times.append(time.perf_counter() - t0)
-    input_grads()
+    work.input_grads()
     grad_times = []
     for _ in range(epochs):
         t0 = time.perf_counter()
-        input_grads()
+        work.input_grads()
         grad_times.append(time.perf_counter() - t0)
     train_rate = rate(MLP_EXAMPLES, train_times)
     grad_rate = rate(MLP_EXAMPLES, grad_times)
     return {
         "workload": "mlp", "shape": "28x28x1", "hidden": [512, 512], "batch": MLP_BATCH, "examples": MLP_EXAMPLES, "epochs": epochs,
         "train_ex_s": round(train_rate["median"], 1), "input_grad_ex_s": round(grad_rate["median"], 1),
-        "loss_first": round(epoch_losses[1], 4), "loss_last": round(epoch_losses[-1], 4),
+        "loss_first": round(work.epoch_losses[1], 4), "loss_last": round(work.epoch_losses[-1], 4),
         "best_epoch_ex_s": {"train": round(train_rate["best"], 1), "input_grad": round(grad_rate["best"], 1)},
     }
 
@@ -242,19 +338,28 @@ def main():
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--workload", default="cnn-small:32x32x3,cnn-small:28x28x1,mlp")
+    parser.add_argument("--serve", choices=["mlp"], help="paired timing: run one epoch per command read from stdin")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     common = {
         "framework": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
         "blas": loaded_blas(), "openblas": openblas_config(), "mkldnn": torch.backends.mkldnn.is_available(),
     }
+    if args.serve:
+        serve_mlp(common)
+        return
     for item in args.workload.split(","):
         name, _, shape = item.partition(":")
         if name == "resnet":
             width, steps, batch = (int(v) for v in shape.split(":"))
             record = run_resnet(width, steps, batch)
         else:
-            record = run_cnn(shape, args.steps) if name == "cnn-small" else run_mlp(args.epochs) if name == "mlp" else None
+            record = (
+                run_cnn(shape, args.steps) if name == "cnn-small"
+                else run_mlp(args.epochs) if name == "mlp"
+                else run_quickstart_group(int(shape or 1)) if name == "quickstart"
+                else None
+            )
         if record is None:
             raise SystemExit(f"pytorch_anchor: unknown workload {item!r}")
         print(json.dumps({**record, **common, "loadavg_1m": round(os.getloadavg()[0], 2)}), flush=True)
