@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import Database from 'better-sqlite3';
 import '@tensorflow/tfjs-backend-cpu';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,6 +17,7 @@ import { FolderLockedError } from '../src/errors.ts';
 import { lockFolder, removeStaleTemporaries, writeFileAtomic } from '../src/runner/files.ts';
 import { BLOW_UP_FACTOR, divergence } from '../src/runner/guards.ts';
 import { ResultsStore } from '../src/runner/store.ts';
+import type { CellEvent, RunOptions } from '../src/runner/runner.ts';
 import { blobsDataset, linearModel } from '../src/testing/index.ts';
 import { REGISTRY } from '../src/tokens.ts';
 import { fixturePlugin, fixtureReferences } from './fixture-plugin.ts';
@@ -51,11 +52,11 @@ function capturingLogger(): Logger & { lines: string[] } {
   return { lines, info: (m) => lines.push(m), warn: (m) => lines.push(`warning: ${m}`), debug: () => {}, progress: () => {} };
 }
 
-async function run(value: object, outDir = tempDir(), plugins: readonly Plugin[] = [fixturePlugin, fixtureReferences]) {
+async function run(value: object, outDir = tempDir(), plugins: readonly Plugin[] = [fixturePlugin, fixtureReferences], options: Omit<RunOptions, 'outDir'> = {}) {
   const logger = capturingLogger();
   const root = createRootContainer({ plugins, engine, logger });
   const experiment: Experiment = validateManifest(value, root.resolve<Registry>(REGISTRY));
-  const summary: RunSummary = await root.resolve(Runner).run(experiment, { outDir });
+  const summary: RunSummary = await root.resolve(Runner).run(experiment, { ...options, outDir });
   return { summary, outDir, log: logger.lines.join('\n') };
 }
 
@@ -285,14 +286,35 @@ describe('disk full', () => {
     expect(readdirSync(join(path, '..'))).toEqual([]); // no temporary left behind
   });
 
-  it('does not report a cell as failed when it was stored and only the results.jsonl export failed', async () => {
+  it('does not report a cell as failed when it was stored and only appending it to results.jsonl failed', async () => {
+    const outDir = tempDir();
+    const exported = join(outDir, 'results.jsonl');
+    // While the first cell computes, results.jsonl becomes a link to /dev/full: its append fails with ENOSPC.
+    let first = true;
+    const onCell = (event: CellEvent) => {
+      if (event.type === 'start' && first) {
+        first = false;
+        rmSync(exported, { force: true });
+        symlinkSync('/dev/full', exported);
+      } else if (event.type === 'end' && lstatSync(exported).isSymbolicLink()) {
+        rmSync(exported);
+      }
+    };
+    const { summary, log } = await run(manifest(), outDir, undefined, { onCell });
+    expect(summary.failures).toEqual([]);
+    expect(summary.cellsComputed).toBe(4);
+    expect(log).toMatch(/warning: cell seed=1\/attack=fx\/flip\/unlearner=none\/budget=-#[0-9a-f]{12} is stored in results\.db, but then: disk full \(ENOSPC\) while writing '.*results\.jsonl'/);
+    expect(readFileSync(exported, 'utf8').trim().split('\n')).toHaveLength(4 * 3); // the rewrite at the end has every cell
+  });
+
+  it('runs on when results.jsonl cannot be rewritten before the run, and rewrites it at the end', async () => {
     const outDir = tempDir();
     fill(join(outDir, 'results.jsonl'));
     const { summary, log } = await run(manifest(), outDir);
     expect(summary.failures).toEqual([]);
-    expect(summary.cellsComputed).toBe(4);
-    expect(log).toMatch(/warning: cell seed=1\/attack=fx\/flip\/unlearner=none\/budget=-#[0-9a-f]{12} is stored in results\.db, but then: disk full \(ENOSPC\) while writing '.*results\.jsonl'/);
-    expect(readFileSync(join(outDir, 'results.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4 * 3); // the next export wrote it
+    // (Nothing to write yet, so the link to /dev/full fails at fsync, EINVAL, rather than with ENOSPC.)
+    expect(log).toMatch(/warning: results\.jsonl was not rewritten before the run \(.+\); its cells are appended to it as it is, and it is rewritten when the run ends/);
+    expect(readFileSync(join(outDir, 'results.jsonl'), 'utf8').trim().split('\n')).toHaveLength(4 * 3);
   });
 });
 

@@ -17,7 +17,7 @@ import { loadManifestPlugins } from '../manifest/plugins.ts';
 import { Registry } from '../plugin/registry.ts';
 import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/types.ts';
 import { planCells } from '../runner/plan.ts';
-import { formatDuration, Runner, type CellEvent } from '../runner/runner.ts';
+import { formatDuration, rewriteExportAtStart, Runner, type CellEvent } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
 import { runWorkers } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
@@ -678,6 +678,15 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         if (finishedBefore > 0) logger.info(`${finishedBefore} cell(s) already finished in ${outDir}; skipping them`);
         new ResultsStore(outDir).close(); // create the database once, before the workers share it
         const lock = lockFolder(outDir); // the workers run under the parent's lock
+        // The export whole, under the lock: the workers append their cells to it.
+        try {
+          const store = new ResultsStore(outDir);
+          rewriteExportAtStart(store, logger);
+          store.close();
+        } catch (error) {
+          lock.release();
+          throw error;
+        }
         const stopFile = join(outDir, 'run.stop');
         rmSync(stopFile, { force: true }); // one left by a run that was killed must not stop this one
         const killNow = new AbortController();
@@ -801,6 +810,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
             `Rebuilt '${join(dir, 'results.db')}' from results.jsonl: ${rebuilt.cells} finished cell(s).` +
               (rebuilt.movedAside ? ` The old database is kept as '${rebuilt.movedAside}'.` : '') +
               (rebuilt.withoutVersions > 0 ? ` ${rebuilt.withoutVersions} cell(s) were exported without their plugin versions (by an earlier version): report shows them, the next run recomputes them.` : '') +
+              (rebuilt.tornLastLine ? ' The file\'s last line was cut short (a crash while a cell was being appended) and was left out with the cell before it: the next run recomputes them.' : '') +
               ` Cached models are not in results.jsonl: the next run retrains those its unfinished cells need.\n`,
           );
         } finally {

@@ -21,7 +21,7 @@ import type { Experiment } from '../manifest/manifest.ts';
 import type { Registry } from '../plugin/registry.ts';
 import { lockFolder, removeStaleTemporaries, writeFileAtomic, type FolderLock } from '../runner/files.ts';
 import { planCells, type GroupPlan } from '../runner/plan.ts';
-import { modelFile, type Runner, type RunSummary } from '../runner/runner.ts';
+import { modelFile, rewriteExportAtStart, type Runner, type RunSummary } from '../runner/runner.ts';
 import { ResultsStore } from '../runner/store.ts';
 import { selectSummaryMetrics, writeSummaryJsonl } from '../runner/summary.ts';
 import { connectRedis, type QueueUrl } from './connection.ts';
@@ -144,6 +144,8 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
     display.stop();
     throw error;
   }
+  // Whole, before the jobs' cells are appended to it.
+  rewriteExportAtStart(store, { info, warn, debug: () => {}, progress: () => {} });
   const events = new QueueEvents(QUEUE_NAME, { connection: redis.duplicate() });
   const queue = new Queue(QUEUE_NAME, { connection: redis });
   events.on('error', () => {}); // the connection's own watch reports outages
@@ -219,6 +221,7 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
             continue;
           }
           store.writeStoredCell(runRow, identity, cell);
+          store.appendJsonl(cell.key);
           stored.add(cell.key);
           computed += 1;
         }
@@ -233,7 +236,6 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
           for (const cell of remaining(index)) if (asked.has(cell.key)) fail(cell.key, `${result.host} returned the job without computing this cell or saying why; rerun to retry`);
         }
       }
-      store.exportJsonl();
       await job.remove().catch(() => {});
       await deleteKeys(job.id!);
     };

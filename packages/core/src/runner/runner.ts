@@ -193,6 +193,8 @@ export class Runner {
       lock?.release();
       throw error;
     }
+    // The export whole, before this run's cells are appended to it (a worker's parent does this).
+    if (whole) rewriteExportAtStart(store, this.logger);
     const restoreExit = guardProcessExit();
     // Every training step of the run (plugins' too) checks for a stop request and given-up cells.
     const restoreStepCheck = setStepCheck(() => this.checkStep());
@@ -604,7 +606,7 @@ export class Runner {
     } else {
       await this.runUnlearner(experiment, state, cell, groupContainer, store, runId, deadline);
     }
-    store.exportJsonl();
+    store.appendJsonl(cell.key);
   }
 
   /** Stores a diverged cell: its reason, and a null value for every per-model metric entry. */
@@ -795,4 +797,17 @@ export function formatDuration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   const rest = String(s % 60).padStart(2, '0');
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${rest}` : `${m}:${rest}`;
+}
+
+/**
+ * Rewrites results.jsonl from the store before a run appends its cells to it (which also drops a
+ * line cut short by a crash during an earlier append). Failing here (a full disk) fails no cell:
+ * the cells are appended to the file as it is, and the run rewrites it again when it ends.
+ */
+export function rewriteExportAtStart(store: ResultsStore, logger: Logger): void {
+  try {
+    store.exportJsonl();
+  } catch (error) {
+    logger.warn(`results.jsonl was not rewritten before the run (${describe(error)}); its cells are appended to it as it is, and it is rewritten when the run ends`);
+  }
 }
