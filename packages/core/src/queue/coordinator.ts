@@ -221,8 +221,12 @@ export async function coordinateQueue(options: CoordinatorOptions): Promise<Coor
             continue;
           }
           store.writeStoredCell(runRow, identity, cell);
-          store.appendJsonl(cell.key);
           stored.add(cell.key);
+          try {
+            store.appendJsonl(cell.key);
+          } catch (error) {
+            warn(`cell ${cell.key} is stored in results.db, but then: ${(error as Error).message}`);
+          }
           computed += 1;
         }
         if (duplicates > 0) info(`${label(group)}: ${duplicates} cell(s) from ${result.host} were stored already; kept the stored ones`);
