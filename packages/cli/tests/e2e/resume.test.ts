@@ -1,7 +1,7 @@
 /**
  * Crash safety: a run killed with SIGKILL mid-way and started again finishes with exactly the
  * results of an uninterrupted run, recomputes none of the cells finished before the kill, stores
- * no duplicates, and never leaves a corrupt results.jsonl.
+ * no duplicates, and (killed while training, not while appending a cell) leaves results.jsonl whole.
  */
 import Database from 'better-sqlite3';
 import { readFileSync, readdirSync } from 'node:fs';
