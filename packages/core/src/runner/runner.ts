@@ -300,7 +300,9 @@ export class Runner {
       const stopped = this.stopping ? String(this.signal?.reason) : undefined;
       if (stopped) this.logger.debug(`run stopped (${stopped}); its finished cells are stored`);
       else store.finishRun(runId); // a stopped run stays unfinished in the runs table
-      const resultsPath = store.exportJsonl();
+      // A worker of a parent (groups given) leaves the rewrite to its parent, which does it once all its
+      // workers are done: a worker's rewrite could drop the lines another worker appends meanwhile.
+      const resultsPath = whole ? store.exportJsonl() : join(options.outDir, 'results.jsonl');
       // Finished cells only: a cell stored by other plugin versions that failed now is not this run's.
       const keys = new Set(groups.flatMap((g) => g.cells.filter((c) => store.hasCell(c)).map((c) => c.key)));
       const records = store.records().filter((r) => keys.has(r.cell));
