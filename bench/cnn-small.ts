@@ -63,6 +63,8 @@ const WARMUP = 3;
 const MLP_BATCH = 64;
 const MLP_EXAMPLES = 12_800;
 const MLP_HIDDEN = [512, 512];
+/** BENCHMARK.md's recipe for the mlp workload (SGD, lr 0.01, momentum 0.9), in ours and in pytorch_anchor.py. */
+const MLP_RECIPE = { batchSize: MLP_BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
 const WORKLOADS = ['cnn-small', 'mlp', 'quickstart', 'resnet', 'gpt2'] as const;
 /**
  * gpt2 workload configurations: a CPU-sized one (the shape of manifests/text-gpt2-small.json) and
@@ -540,7 +542,7 @@ async function runMlp(args: Args, engine: Running): Promise<Record<string, unkno
   try {
     const events: ProgressEvent[] = [];
     const logger: Logger = { info: () => {}, warn: () => {}, debug: () => {}, progress: (e) => events.push(e) };
-    const recipe = { batchSize: MLP_BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0 };
+    const recipe = MLP_RECIPE;
     // One warm-up epoch (200 steps, more than the 3 warm-up steps), then the timed epochs.
     trainSgd(model, data, { ...recipe, epochs: 1, rng: createRng(3), meter: createBudgetMeter() });
     trainSgd(model, data, { ...recipe, epochs: args.epochs, rng: createRng(4), meter: createBudgetMeter(), logger });
@@ -759,7 +761,7 @@ async function pairedMlp(python: string, args: Args, engine: Running): Promise<R
   const macs = mlpMacs();
   const server = await startTorchServer(python, Math.max(1, engine.threads));
   try {
-    const recipe = { batchSize: MLP_BATCH, learningRate: 0.01, momentum: 0.9, weightDecay: 0, epochs: 1 };
+    const recipe = { ...MLP_RECIPE, epochs: 1 };
     const ours = {
       train: (): void => void trainSgd(model, data, { ...recipe, rng: createRng(5), meter: createBudgetMeter() }),
       grad: (): void => void inputGradients(model, data, MLP_BATCH),

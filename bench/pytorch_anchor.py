@@ -288,13 +288,10 @@ def run_quickstart_group(seed):
                 seen += len(idx)
         return model
 
-    def fresh():
-        return mlp()
-
     t0 = time.perf_counter()
-    poisoned = train(fresh(), poisoned_x, train_y, 10 * 8000)
+    poisoned = train(mlp(), poisoned_x, train_y, 10 * 8000)
     retrain_examples = 10 * len(clean_x)
-    models = [poisoned, train(fresh(), clean_x, clean_y, retrain_examples), train(fresh(), clean_x, clean_y, retrain_examples)]
+    models = [poisoned, train(mlp(), clean_x, clean_y, retrain_examples), train(mlp(), clean_x, clean_y, retrain_examples)]
     for budget in (0.05, 0.1):
         models.append(train(copy.deepcopy(poisoned), clean_x, clean_y, round(budget * retrain_examples)))
     for model in models:

@@ -205,19 +205,20 @@ static int scratch_ready(size_t floats) {
     }                                                                                    \
   } while (0)
 
-/* Arguments: args[0] is the heap view, then integers. Returns the heap's base and length. */
-static int read_args(napi_env env, napi_callback_info info, size_t want, napi_value *args, float **heap, size_t *heap_len,
-                     int64_t *ints) {
+/*
+ * The call's `want` arguments into `args` (exactly that many, else thrown); args[0] must be the
+ * Float32Array over the wasm heap, whose base and length it returns. Shared by read_args and read_numbers.
+ */
+static int read_heap(napi_env env, napi_callback_info info, size_t want, napi_value *args, float **heap, size_t *heap_len) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != want) {
     napi_throw_type_error(env, NULL, "unlearn_blas: wrong number of arguments");
     return 0;
   }
   napi_typedarray_type type;
-  size_t length;
+  size_t length, offset;
   void *data;
   napi_value buffer;
-  size_t offset;
   if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array ||
       data == NULL) {
     napi_throw_type_error(env, NULL, "unlearn_blas: the first argument must be a Float32Array over the wasm heap");
@@ -225,6 +226,13 @@ static int read_args(napi_env env, napi_callback_info info, size_t want, napi_va
   }
   *heap = (float *)data;
   *heap_len = length;
+  return 1;
+}
+
+/* Arguments: args[0] is the heap view, then integers. Returns the heap's base and length. */
+static int read_args(napi_env env, napi_callback_info info, size_t want, napi_value *args, float **heap, size_t *heap_len,
+                     int64_t *ints) {
+  if (!read_heap(env, info, want, args, heap, heap_len)) return 0;
   for (size_t i = 1; i < want; i++) {
     if (napi_get_value_int64(env, args[i], &ints[i - 1]) != napi_ok) {
       napi_throw_type_error(env, NULL, "unlearn_blas: arguments after the heap must be numbers");
@@ -636,22 +644,11 @@ static void element_range(int64_t n, int64_t part, int64_t *from, int64_t *to) {
 /* Like read_args, for arguments that are numbers of either kind (offsets and scalars). */
 static int read_numbers(napi_env env, napi_callback_info info, size_t want, float **heap, size_t *heap_len, double *numbers) {
   napi_value args[16];
-  size_t argc = want;
-  if (want > 16 || napi_get_cb_info(env, info, &argc, args, NULL, NULL) != napi_ok || argc != want) {
+  if (want > 16) {
     napi_throw_type_error(env, NULL, "unlearn_blas: wrong number of arguments");
     return 0;
   }
-  napi_typedarray_type type;
-  size_t length, offset;
-  void *data;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, args[0], &type, &length, &data, &buffer, &offset) != napi_ok || type != napi_float32_array ||
-      data == NULL) {
-    napi_throw_type_error(env, NULL, "unlearn_blas: the first argument must be a Float32Array over the wasm heap");
-    return 0;
-  }
-  *heap = (float *)data;
-  *heap_len = length;
+  if (!read_heap(env, info, want, args, heap, heap_len)) return 0;
   for (size_t i = 1; i < want; i++) {
     if (napi_get_value_double(env, args[i], &numbers[i - 1]) != napi_ok) {
       napi_throw_type_error(env, NULL, "unlearn_blas: arguments after the heap must be numbers");

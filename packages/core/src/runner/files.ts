@@ -4,7 +4,7 @@
  * model weights with their checksum.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, linkSync, openSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FolderLockedError, StoreError } from '../errors.ts';
@@ -24,11 +24,23 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     renameSync(temporary, path);
   } catch (error) {
     rmSync(temporary, { force: true });
-    if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-      throw new StoreError(`disk full (ENOSPC) while writing '${path}'; the results stored before are kept. Free some space and rerun to continue.`, { cause: error });
-    }
-    throw error;
+    throw diskFull(path, error);
   }
+}
+
+/** Appends `data` to `path` in one write (a whole cell's lines of results.jsonl); a full disk as for writeFileAtomic. */
+export function appendFileChecked(path: string, data: string): void {
+  try {
+    appendFileSync(path, data);
+  } catch (error) {
+    throw diskFull(path, error);
+  }
+}
+
+/** ENOSPC while writing `path` as the StoreError users see; any other error as it is. */
+function diskFull(path: string, error: unknown): unknown {
+  if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') return error;
+  return new StoreError(`disk full (ENOSPC) while writing '${path}'; the results stored before are kept. Free some space and rerun to continue.`, { cause: error });
 }
 
 function writeComplete(path: string, data: string | Uint8Array): void {

@@ -5,11 +5,11 @@
  * ends (exportJsonl). A cell present in the store is finished and is never recomputed.
  */
 import Database from 'better-sqlite3';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreError } from '../errors.ts';
 import type { MetricDetails, ModelRole } from '../plugin/types.ts';
-import { writeFileAtomic } from './files.ts';
+import { appendFileChecked, writeFileAtomic } from './files.ts';
 
 /** Identity of one cell (one model of one seed × attack, and unlearner × budget). */
 export interface CellIdentity {
@@ -387,15 +387,7 @@ export class ResultsStore {
   appendJsonl(cellKey: string): void {
     const records = this.records(cellKey);
     if (records.length === 0) return;
-    const path = join(this.dir, 'results.jsonl');
-    try {
-      appendFileSync(path, records.map((r) => `${JSON.stringify(r)}\n`).join(''));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOSPC') {
-        throw new StoreError(`disk full (ENOSPC) while writing '${path}'; the results stored before are kept. Free some space and rerun to continue.`, { cause: error });
-      }
-      throw error;
-    }
+    appendFileChecked(join(this.dir, 'results.jsonl'), records.map((r) => `${JSON.stringify(r)}\n`).join(''));
   }
 
   close(): void {
