@@ -13,6 +13,8 @@ import { CONTAINER, ENGINE, LOGGER, REGISTRY } from './tokens.ts';
 export interface ContainerOptions {
   /** Plugins to register (built-ins first, then those a manifest names). */
   readonly plugins: readonly Plugin[];
+  /** A registry of exactly `plugins`, already built (the CLI's): used instead of registering them again. */
+  readonly registry?: Registry;
   readonly engine: EngineInfo;
   readonly logger: Logger;
 }
@@ -20,8 +22,11 @@ export interface ContainerOptions {
 /** A root container with the registry (all `plugins` registered), engine and logger. */
 export function createRootContainer(options: ContainerOptions): DependencyContainer {
   const root = globalContainer.createChildContainer();
-  const registry = new Registry();
-  for (const plugin of options.plugins) registry.register(plugin);
+  let registry = options.registry;
+  if (!registry) {
+    registry = new Registry();
+    for (const plugin of options.plugins) registry.register(plugin);
+  }
   root.register(REGISTRY, { useValue: registry });
   root.register(ENGINE, { useValue: options.engine });
   root.register(LOGGER, { useValue: options.logger });

@@ -2,7 +2,7 @@
  * Gradient registrations every package relies on, imported once by core before any gradient is taken.
  *
  * 1. The Node bundle of @tensorflow/tfjs-core registers no gradient functions; the umbrella package
- *    @tensorflow/tfjs does (and shares the same tfjs-core instance).
+ *    @tensorflow/tfjs does when it loads (and shares the same tfjs-core instance).
  *
  * 2. Second-order gradients (a gradient of a gradient, as in gradient matching or gradient canceling)
  *    are wrong in tfjs-core 4.22 for every op whose gradient reads the op's own *output*
@@ -28,7 +28,14 @@
  *
  * Checked against central finite differences on the wasm and cpu backends (tf-gradients.test.ts).
  */
-import * as tf from '@tensorflow/tfjs';
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+
+// Loaded for its side effect (the gradient registrations of point 1) with require: an ES import of
+// this CommonJS bundle makes Node scan it and every package it re-exports (layers, converter, data,
+// webgl) for export names, ~0.1 s of every process's start-up; the gradients land in the same
+// tfjs-core instance either way.
+createRequire(import.meta.url)('@tensorflow/tfjs');
 
 tf.registerGradient({
   kernelName: 'Exp',

@@ -316,9 +316,13 @@ function requireManifestArg(args: ParsedArgs): string {
   return manifest;
 }
 
-function buildRegistry(plugins: readonly Plugin[]): Registry {
+/**
+ * A registry of `plugins`. The host's own (`hostPlugins`, the CLI's built-ins) have their option
+ * schemas compiled when first used (see Registry.register); any other plugin's at registration.
+ */
+function buildRegistry(plugins: readonly Plugin[], hostPlugins: readonly Plugin[]): Registry {
   const registry = new Registry();
-  for (const plugin of plugins) registry.register(plugin);
+  for (const plugin of plugins) registry.register(plugin, { compileSchemas: !hostPlugins.includes(plugin) });
   return registry;
 }
 
@@ -557,7 +561,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
       case 'validate': {
         const path = requireManifestArg(args);
         const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn))];
-        const experiment = loadManifest(path, buildRegistry(plugins));
+        const experiment = loadManifest(path, buildRegistry(plugins, host.plugins));
         for (const warning of experiment.warnings) logger.warn(`${path}: ${warning.path}: ${warning.message}`);
         const groups = experiment.seeds.length * experiment.attacks.length;
         host.stdout.write(`${path}: valid (${experiment.name}; ${groups} seed × attack group(s), manifest hash ${experiment.hash.slice(0, 12)})\n`);
@@ -567,7 +571,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         if (args.positional.length > 1) throw new UsageError(`Unexpected argument '${args.positional[1]}'.`);
         if (args.manifest !== undefined && !existsSync(args.manifest)) throw new UsageError(`--manifest: no file '${args.manifest}'.`);
         const loaded = args.manifest === undefined ? [] : await loadManifestPlugins(args.manifest, logger.warn);
-        const registry = buildRegistry([...host.plugins, ...loaded]);
+        const registry = buildRegistry([...host.plugins, ...loaded], host.plugins);
         if (args.manifest !== undefined && !args.markdown) host.stdout.write(manifestPluginsHeader(args.manifest, loaded));
         host.stdout.write(args.markdown ? pluginReference(registry) : listPlugins(registry, args.positional[0]));
         return 0;
@@ -588,9 +592,10 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
         // folder as the worker sees it, and the cells of its group still to compute.
         const baseDir = args.groups ? process.env.UNLEARN_BENCH_MANIFEST_DIR : undefined;
         const plugins = [...host.plugins, ...(await loadManifestPlugins(path, logger.warn, baseDir))];
-        const experiment = loadManifest(path, buildRegistry(plugins), baseDir);
+        const registry = buildRegistry(plugins, host.plugins);
+        const experiment = loadManifest(path, registry, baseDir);
         const engine = await host.createEngine(args.backend ?? experiment.backend);
-        const root = createRootContainer({ plugins, engine, logger });
+        const root = createRootContainer({ plugins, registry, engine, logger });
         const outDir = resolve(outFolder(args.out) ?? `runs/${experiment.name}`);
         if (!args.groups) for (const warning of experiment.warnings) logger.warn(`${path}: ${warning.path}: ${warning.message}`);
         if (args.groups) {
@@ -788,7 +793,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
           if (records.length === 0) throw new UsageError(`No finished cell in '${dir}'${failed.length > 0 ? ` (${failed.length} failed, listed above)` : ''}. Run its manifest with --out ${dir} to compute them.`);
           const unknown = (args.metrics ?? []).filter((m) => !records.some((r) => r.metric === m));
           if (unknown.length > 0) throw new UsageError(`No metric ${unknown.map((m) => `'${m}'`).join(', ')} in '${dir}'. Present: ${[...new Set(records.map((r) => r.metric))].join(', ')}.`);
-          const summaries = reportSummaries(dir, buildRegistry(host.plugins), host.stderr);
+          const summaries = reportSummaries(dir, buildRegistry(host.plugins, host.plugins), host.stderr);
           if (args.html !== undefined) {
             host.stdout.write(`HTML report: ${writeHtmlReport(dir, summaries, args.html === '' ? undefined : args.html)}\n`);
             return 0;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { API_VERSION, type Plugin } from './types.ts';
 import { defineMetric, definePlugin } from './define.ts';
+import { getOrCreateValidator } from './ajv.ts';
 import { Registry } from './registry.ts';
 
 const metric = (id: string) =>
@@ -56,6 +57,30 @@ describe('Registry', () => {
       ],
     });
     expect(() => new Registry().register(noDefault)).toThrow("option 'k' needs a default");
+  });
+
+  it('compiles option schemas at registration, or at first use with compileSchemas: false', () => {
+    const misspelt = () =>
+      definePlugin({
+        meta: { name: 'x', version: '1', namespace: 'lab', apiVersion: API_VERSION },
+        metrics: [
+          defineMetric({
+            id: 'm',
+            description: 'd',
+            // 'minimun' is not a keyword: ajv's strict mode refuses it when it compiles the schema.
+            optionsSchema: { type: 'object', additionalProperties: false, properties: { k: { type: 'integer', minimun: 1, default: 1, description: 'k' } as never } },
+            create: () => ({ compute: () => ({ value: 0 }) }),
+          }),
+        ],
+      });
+    expect(() => new Registry().register(misspelt())).toThrow(/Plugin 'x', metric "m": optionsSchema does not compile: .*minimun/);
+    const deferred = new Registry();
+    const late = misspelt();
+    deferred.register(late, { compileSchemas: false });
+    expect(deferred.get('metric', 'lab/m').definition.id).toBe('m');
+    expect(() => getOrCreateValidator(late.metrics![0].optionsSchema)).toThrow(/minimun/);
+    // The structural checks still run.
+    expect(() => new Registry().register(plugin('lab', ['Bad_Id']), { compileSchemas: false })).toThrow(/id must be kebab-case/);
   });
 
   it('registers nothing from a plugin with one invalid contribution', () => {

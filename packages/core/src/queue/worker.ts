@@ -121,7 +121,7 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
     const baseDir = dirname(resolve(payload.manifest.path));
     let registry: Registry;
     try {
-      registry = buildRegistry([...host.plugins, ...(await loadManifestTextPlugins(payload.manifest.text, baseDir, logger.warn))]);
+      registry = buildRegistry([...host.plugins, ...(await loadManifestTextPlugins(payload.manifest.text, baseDir, logger.warn))], host.plugins);
     } catch (error) {
       return refuse(job, token, label, `${(error as Error).message} (a worker looks for the manifest's plugins relative to ${baseDir}: the manifest's folder '${dirname(payload.manifest.path)}' under its own working directory; start it where the coordinator's files are, or install the plugin there).`);
     }
@@ -342,9 +342,13 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   return signal === 'SIGTERM' ? 143 : 130;
 }
 
-function buildRegistry(plugins: readonly Plugin[]): Registry {
+/**
+ * A registry of `plugins`. The host's own (`hostPlugins`, the CLI's built-ins) have their option
+ * schemas compiled when first used (see Registry.register); any other plugin's at registration.
+ */
+function buildRegistry(plugins: readonly Plugin[], hostPlugins: readonly Plugin[]): Registry {
   const registry = new Registry();
-  for (const plugin of plugins) registry.register(plugin);
+  for (const plugin of plugins) registry.register(plugin, { compileSchemas: !hostPlugins.includes(plugin) });
   return registry;
 }
 

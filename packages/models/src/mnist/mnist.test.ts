@@ -1,6 +1,9 @@
 import { createBudgetMeter, createRng, getOrCreateValidator, silentLogger, type Examples, type PluginContext } from '@unlearn-bench/core';
 import { describe, expect, it } from 'vitest';
-import { mnistDataset, type MnistOptions } from './index.ts';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { mnistDataset, parseDigitFile, type MnistOptions } from './index.ts';
 
 const ctx: PluginContext = { rng: createRng(0), logger: silentLogger, engine: { backend: 'cpu', reason: 'test', threads: 1 }, meter: createBudgetMeter() };
 const DEFAULTS: MnistOptions = { trainSize: 8000, testSize: 2000, splitSeed: 0, validationSize: 0 };
@@ -27,6 +30,26 @@ function classCounts(examples: Examples): number[] {
 }
 
 describe('mnist', () => {
+  it('reads every digit file to the same float32 bits as JSON.parse, and refuses what is not an unsigned decimal', () => {
+    const root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'));
+    for (let label = 0; label < 10; label++) {
+      const file = join(root, 'src', 'digits', `${label}.json`);
+      const expected = Float32Array.from((JSON.parse(readFileSync(file, 'utf8')) as { data: number[] }).data);
+      const actual = parseDigitFile(readFileSync(file), file);
+      expect(actual.length).toBe(CLASS_COUNTS[label] * 784);
+      expect(identical(actual, expected)).toBe(true);
+    }
+    const text = (s: string) => new TextEncoder().encode(s);
+    // Decimals whose float32 rounding is delicate, against JSON.parse.
+    const tricky = '[0.1,0.7,0.999,1,12.5,0.0039215686,3.14159265358979,0.3, 7]';
+    expect(identical(parseDigitFile(text(tricky), 't'), Float32Array.from(JSON.parse(tricky) as number[]))).toBe(true);
+    expect(() => parseDigitFile(text('{ "data": [0,-0.5] }'), 'x.json')).toThrow(/x\.json: unexpected '-'/);
+    expect(() => parseDigitFile(text('{ "data": [1e-3] }'), 'x.json')).toThrow(/unexpected 'e'/);
+    expect(() => parseDigitFile(text('{ "data": [0.] }'), 'x.json')).toThrow(/decimal point without digits/);
+    expect(() => parseDigitFile(text('{ "data": [0.1234567890123456] }'), 'x.json')).toThrow(/more than 15 digits/);
+    expect(() => parseDigitFile(text('{ "data": 3 }'), 'x.json')).toThrow(/expected/);
+  });
+
   it('fills defaults from its schema', () => {
     const options = {};
     expect(getOrCreateValidator(mnistDataset.optionsSchema)(options)).toBe(true);
