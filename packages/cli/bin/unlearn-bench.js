@@ -7,6 +7,14 @@
 import { existsSync } from 'node:fs';
 import { register as registerHooks } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { runOrder, STANDBY_FLAG, startStandby, startsWorkers } from './standby.js';
+
+// A run that will compute in a worker process starts that worker now, so that it loads its modules
+// while this process loads its own (see standby.js).
+const args = process.argv.slice(2);
+const order = args[0] === STANDBY_FLAG ? runOrder() : undefined;
+const standby = !order && startsWorkers(args, process.env) ? startStandby(fileURLToPath(import.meta.url)) : undefined;
+if (standby && args.includes('--debug')) process.stderr.write(`debug: started a standby worker process (pid ${standby.pid})\n`);
 
 const sourceMain = new URL('../src/main.ts', import.meta.url);
 const fromSource = existsSync(sourceMain) && process.env.UNLEARN_BENCH_USE_DIST !== '1';
@@ -27,4 +35,14 @@ if (fromSource) {
   });
 }
 const { main } = await import(fromSource ? sourceMain.href : new URL('../dist/main.js', import.meta.url).href);
-process.exitCode = await main(process.argv.slice(2));
+if (order) {
+  const { argv, env } = await order;
+  Object.assign(process.env, env);
+  process.exitCode = await main(argv);
+} else {
+  try {
+    process.exitCode = await main(args, { standby });
+  } finally {
+    standby?.release();
+  }
+}

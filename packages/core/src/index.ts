@@ -126,6 +126,7 @@ export type { ContainerOptions } from './container.ts';
 
 export { Runner, formatDuration } from './runner/runner.ts';
 export type { CellEvent, RunOptions, RunSummary } from './runner/runner.ts';
+export type { StandbyWorker } from './runner/workers.ts';
 export { planCells, formatBudget } from './runner/plan.ts';
 export type { CellPlan, GroupPlan } from './runner/plan.ts';
 export { ResultsStore } from './runner/store.ts';

@@ -30,6 +30,8 @@
  */
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
+// Types only, for what loading the umbrella adds to tensors at run time (the chained ops, x.reshape(…)).
+import type {} from '@tensorflow/tfjs';
 
 // Loaded for its side effect (the gradient registrations of point 1) with require: an ES import of
 // this CommonJS bundle makes Node scan it and every package it re-exports (layers, converter, data,

@@ -73,6 +73,15 @@ export function childrenOf(pid: number, marker: string): number[] {
   return out;
 }
 
+/**
+ * The worker processes of a run's parent `pid`: those it started (`run … --groups …`) and the
+ * standby it started ahead and then used as its first worker (`--standby-worker`, see the bin's
+ * standby.js), which keeps its command line.
+ */
+export function workersOf(pid: number): number[] {
+  return [...childrenOf(pid, '--groups'), ...childrenOf(pid, '--standby-worker')].sort((a, b) => a - b);
+}
+
 /** Polls `condition` every 100 ms until it holds (true) or `seconds` pass (false). */
 export async function waitFor(condition: () => boolean, seconds: number): Promise<boolean> {
   const end = Date.now() + seconds * 1000;

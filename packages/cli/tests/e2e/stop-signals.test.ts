@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, longRunningManifest, running, waitFor } from './concurrency.ts';
+import { longRunningManifest, running, waitFor, workersOf } from './concurrency.ts';
 import { resolve } from 'node:path';
 import { runBin, stored, tempDir, writeManifest } from './helpers.ts';
 
@@ -59,7 +59,7 @@ describe('a second signal during a sequential run', () => {
     try {
       expect(await waitFor(() => stderr.includes('faults/busy'), 60)).toBe(true);
       await new Promise((r) => setTimeout(r, 300)); // into its 60 s loop
-      const workers = childrenOf(run.pid, 'run');
+      const workers = workersOf(run.pid);
       expect(workers).toHaveLength(1);
       run.kill('SIGINT');
       expect(await waitFor(() => stderr.includes('SIGINT received: stopping at the next safe point'), 10)).toBe(true);

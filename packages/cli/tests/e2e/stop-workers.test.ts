@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, running, waitFor } from './concurrency.ts';
+import { running, waitFor, workersOf } from './concurrency.ts';
 import { runBin, runInProcess, stored, storedSoFar, tempDir, writeManifest } from './helpers.ts';
 
 const faults = resolve(import.meta.dirname, 'fixtures/plugins/faults.mjs');
@@ -36,7 +36,7 @@ async function stopInsidePluginTraining(): Promise<void> {
   try {
     // Both groups' references and gd are stored: each worker is in slow-train's 100,000 epochs.
     expect(await waitFor(() => storedSoFar(out).cells === 6, 90)).toBe(true);
-    workers = childrenOf(parent.pid, '--groups');
+    workers = workersOf(parent.pid);
     expect(workers).toHaveLength(2);
     await new Promise((r) => setTimeout(r, 500));
     const sent = performance.now();
@@ -71,7 +71,7 @@ async function secondSignalStopsAtOnce(): Promise<void> {
   let workers: number[] = [];
   try {
     expect(await waitFor(() => storedSoFar(out).cells === 4, 90)).toBe(true);
-    workers = childrenOf(parent.pid, '--groups');
+    workers = workersOf(parent.pid);
     expect(workers).toHaveLength(2);
     parent.kill('SIGINT');
     await new Promise((r) => setTimeout(r, 1500));

@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { childrenOf, longRunningManifest, running, startBin, waitFor } from './concurrency.ts';
+import { longRunningManifest, running, startBin, waitFor, workersOf } from './concurrency.ts';
 import { tempDir, writeManifest } from './helpers.ts';
 
 const manifest = writeManifest(longRunningManifest('orphans'));
@@ -35,7 +35,7 @@ async function round(): Promise<void> {
   let workers: number[] = [];
   try {
     expect(await waitFor(() => workersStarted(out), 60)).toBe(true); // both workers opened the store
-    workers = childrenOf(parent.pid, '--groups');
+    workers = workersOf(parent.pid);
     expect(workers).toHaveLength(2);
     await new Promise((resolve) => setTimeout(resolve, 1500)); // into the first model's training
     expect(workers.every(running)).toBe(true);
@@ -58,7 +58,7 @@ async function killedWorkers(): Promise<void> {
   const parent = startBin(['run', manifest, '--out', out, '--backend', 'cpu', '--workers', '2', '--quiet']);
   try {
     expect(await waitFor(() => workersStarted(out), 60)).toBe(true);
-    const workers = childrenOf(parent.pid, '--groups');
+    const workers = workersOf(parent.pid);
     expect(workers).toHaveLength(2);
     for (const pid of workers) process.kill(pid, 'SIGKILL');
     const { code, stderr } = await parent.done;

@@ -19,7 +19,7 @@ import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/t
 import { planCells } from '../runner/plan.ts';
 import { formatDuration, rewriteExportAtStart, Runner, type CellEvent } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
-import { runWorkers } from '../runner/workers.ts';
+import { runWorkers, type StandbyWorker } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';
@@ -46,6 +46,8 @@ export interface CliHost {
    * waiting for that work. @default false
    */
   readonly ownsProcess?: boolean;
+  /** A worker process started ahead of need by the bin, used as a run's first worker (see StandbyWorker). */
+  readonly standby?: StandbyWorker;
 }
 
 /** After a run that gave up plugin calls: ends the process in 2 s if their work still keeps it alive (see CliHost.ownsProcess). */
@@ -738,6 +740,7 @@ export async function runCli(argv: readonly string[], host: CliHost): Promise<nu
                 assignments,
                 debug: args.debug,
                 quiet: args.quiet,
+                standby: host.standby,
               },
               live ? { write: (text: string) => live.log(text.replace(/\n$/, '')) } : host.stderr,
               { stop: stops.signal, kill: killNow.signal, stopFile },

@@ -3,7 +3,7 @@
  * independent) are split over child processes of the same CLI (`run --groups i,j,…`), which share
  * the output folder's SQLite store. The parent waits, then reads the store.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { TextSink } from '../logger.ts';
 import type { CellEvent } from './runner.ts';
@@ -14,6 +14,19 @@ export interface WorkerProgressDisplay {
   update(index: number, message: { type: 'cell'; done: number; total: number; label: string } | { type: 'step'; text: string }): void;
   /** Worker `index` ended. */
   finish(index: number): void;
+}
+
+/**
+ * A worker process its parent started ahead of need (the bin's standby.js), which has loaded its
+ * modules and waits for its command line.
+ */
+export interface StandbyWorker {
+  /**
+   * Hands the standby `argv` (the CLI's arguments, without node and the script) and `env` (its
+   * whole environment); returns the process, or undefined if it was claimed already or has ended
+   * (then the caller starts a worker itself).
+   */
+  claim(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ChildProcess | undefined;
 }
 
 /** What the parent needs to start its workers. */
@@ -30,6 +43,8 @@ export interface WorkerLaunch {
   readonly quiet: boolean;
   /** Extra environment for every worker, over the defaults (a queue worker's job: its cells, the manifest's folder, threads). */
   readonly env?: Readonly<Record<string, string>>;
+  /** A standby process to use as the first worker's first start (see StandbyWorker). */
+  readonly standby?: StandbyWorker;
 }
 
 /** How a worker process ended: its exit code (1 if a signal ended it) and that signal. */
@@ -85,7 +100,9 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
       ...(display ? { UNLEARN_BENCH_PROGRESS: 'ipc' } : {}),
       ...launch.env,
     };
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
+    const standby = launch.standby?.claim(args.slice(1), env);
+    if (standby && launch.debug) stderr.write(`debug: worker ${index + 1} is the standby process (pid ${standby.pid}), which loaded its modules while the run was prepared\n`);
+    const child = standby ?? spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     // The stop file reaches a worker between training steps even while it computes synchronously;
     // the signal, while it waits.
     const onStop = () => child.kill(control!.stop.reason as NodeJS.Signals);
