@@ -12,21 +12,28 @@ import type { ClassifierModel, LogitsOptions } from './model.ts';
 import { createOptimizer, type Optimizer } from './optimizers.ts';
 import type { AugmentRecipe, TrainingRecipe } from './plugin/types.ts';
 import type { Rng } from './rng.ts';
+import { readTensorInto, tensorFilledBy } from './tensor-memory.ts';
 
 /** Inputs of the examples at `indices` (or all) as a tensor `[n, ...inputShape]`. */
 export function inputsTensor(examples: Examples, indices?: ArrayLike<number>): tf.Tensor {
   if (!indices) return tf.tensor(examples.inputs, [examples.count, ...examples.inputShape], 'float32');
-  return tf.tensor(gatherInputs(examples, indices), [indices.length, ...examples.inputShape], 'float32');
+  // Gathered straight into the tensor's memory where the backend allows (tensor-memory.ts).
+  return tensorFilledBy([indices.length, ...examples.inputShape], (buffer) => gatherInto(examples, indices, buffer));
 }
 
-/** A copy of the inputs of the examples at `indices`, one after another. */
-function gatherInputs(examples: Examples, indices: ArrayLike<number>): Float32Array {
+/** Copies the inputs of the examples at `indices` into `buffer`, one after another. */
+function gatherInto(examples: Examples, indices: ArrayLike<number>, buffer: Float32Array): void {
   const size = exampleSize(examples.inputShape);
-  const buffer = new Float32Array(indices.length * size);
   for (let i = 0; i < indices.length; i++) {
     const j = indices[i];
     buffer.set(examples.inputs.subarray(j * size, (j + 1) * size), i * size);
   }
+}
+
+/** A copy of the inputs of the examples at `indices`, one after another. */
+function gatherInputs(examples: Examples, indices: ArrayLike<number>): Float32Array {
+  const buffer = new Float32Array(indices.length * exampleSize(examples.inputShape));
+  gatherInto(examples, indices, buffer);
   return buffer;
 }
 
@@ -470,7 +477,7 @@ export function inputGradients(model: ClassifierModel, examples: Examples, batch
       if (!tokens) return tf.grad((input: tf.Tensor) => crossEntropyPerExample(model.logits(input), y))(x, ones);
       return tf.grad((embeddings: tf.Tensor) => crossEntropyPerExample(model.logits(x, { embeddings }), y))(model.embed!(x), ones);
     });
-    out.set(gradient.dataSync() as Float32Array, offset * size);
+    readTensorInto(gradient, out, offset * size);
     gradient.dispose();
   });
   return out;

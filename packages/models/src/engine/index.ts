@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { EngineError, type BackendName, type EngineInfo } from '@unlearn-bench/core';
 import { configureNativeKernels, loadNativeAddon, nativeKernelsName } from './native-kernels.ts';
+import { registerWasmTensorMemory } from './tensor-memory.ts';
 import { registerWasmKernels, useNativeKernels } from './wasm-kernels.ts';
 import { initWasmBackend, threadedWasmUnavailable } from './wasm-threads.ts';
 
@@ -105,6 +106,7 @@ async function tryWasm(requested: number, native: boolean): Promise<{ ok: true; 
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     registerWasmKernels();
+    registerWasmTensorMemory();
     // Threads are fixed when wasm first initialises; later calls reuse that backend.
     if (tf.findBackend('wasm')) {
       return (await tf.setBackend('wasm')) ? { ok: true, note: '' } : { ok: false, why: 'the wasm backend did not initialise' };
