@@ -91,6 +91,7 @@ export {
   labelsTensor,
   crossEntropy,
   crossEntropyPerExample,
+  crossEntropyGradient,
   trainSgd,
   inTrainingMode,
   augmentBatch,

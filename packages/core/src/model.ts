@@ -93,6 +93,14 @@ export interface ClassifierModel {
   embed?(inputs: tf.Tensor): tf.Tensor;
   /** Logits `[batch, numClasses]` for inputs `[batch, ...inputShape]`. */
   logits(inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D;
+  /**
+   * Optional, for speed: ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), yᵢ) (evaluation mode) for `inputs`
+   * `[batch, ...inputShape]` and int32 `labels` `[batch]`, by the model's own backward pass, with
+   * no gradient tape: what `tf.grad` of that sum gives, from the same kernels. `inputGradients` uses
+   * it where present (core/mlp has one); the caller owns the result. Models handed to an unlearner
+   * hide it, so that their input gradients go through `tf.grad`, where the runner counts them.
+   */
+  inputLossGradient?(inputs: tf.Tensor, labels: tf.Tensor1D): tf.Tensor;
   /** All trainable variables, in layer order (capability `parameters`). */
   parameters(): readonly tf.Variable[];
   /** Parameters grouped by layer, input to output (capability `layers`). */

@@ -147,12 +147,28 @@ tf.registerGradient({
 });
 
 /**
+ * ∂/∂logits of Σᵢ dyᵢ · crossEntropy(logitsᵢ, labelsᵢ) for `logits` `[n, c]`, int32 `labels` `[n]`
+ * and `dy` `[n]`: what `tf.grad` of `crossEntropyPerExample` gives, to the bit (its kernel's
+ * gradient where the backend registers it, else the gradient of its log-softmax form), for a
+ * model's own backward pass (`ClassifierModel.inputLossGradient`).
+ */
+export function crossEntropyGradient(logits: tf.Tensor2D, labels: tf.Tensor1D, dy: tf.Tensor1D): tf.Tensor2D {
+  if (crossEntropyKernelApplies(logits, labels)) return softmaxCrossEntropyGrad(logits, labels, dy) as tf.Tensor2D;
+  return tf.grad((z: tf.Tensor) => crossEntropyPerExample(z as tf.Tensor2D, labels))(logits, dy) as tf.Tensor2D;
+}
+
+/** Whether `crossEntropyPerExample` runs as SOFTMAX_CROSS_ENTROPY_KERNEL for these tensors. */
+function crossEntropyKernelApplies(logits: tf.Tensor, labels: tf.Tensor): boolean {
+  return logits.rank === 2 && logits.dtype === 'float32' && labels.dtype === 'int32' && hasKernel(SOFTMAX_CROSS_ENTROPY_KERNEL);
+}
+
+/**
  * Per-example softmax cross-entropy of `logits` `[n, c]` against integer `labels` `[n]`: one kernel
  * where the backend registers SOFTMAX_CROSS_ENTROPY_KERNEL (the models package's native kernels),
  * else log-softmax and a one-hot product.
  */
 export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {
-  if (logits.rank === 2 && logits.dtype === 'float32' && labels.dtype === 'int32' && hasKernel(SOFTMAX_CROSS_ENTROPY_KERNEL)) {
+  if (crossEntropyKernelApplies(logits, labels)) {
     return tf.engine().runKernel(SOFTMAX_CROSS_ENTROPY_KERNEL, { logits, labels }) as tf.Tensor1D;
   }
   return tf.tidy(() => {
@@ -473,6 +489,7 @@ export function inputGradients(model: ClassifierModel, examples: Examples, batch
   mapBatches(examples, batchSize, (x, y, offset) => {
     // ∇ of Σᵢ lossᵢ, with the sum's gradient given as dy = 1 per example (the same values, two kernels fewer).
     const gradient = tf.tidy(() => {
+      if (!tokens && model.inputLossGradient) return model.inputLossGradient(x, y);
       const ones = tf.ones([x.shape[0]]);
       if (!tokens) return tf.grad((input: tf.Tensor) => crossEntropyPerExample(model.logits(input), y))(x, ones);
       return tf.grad((embeddings: tf.Tensor) => crossEntropyPerExample(model.logits(x, { embeddings }), y))(model.embed!(x), ones);

@@ -44,6 +44,8 @@ export interface Architecture {
   readonly layers: readonly LayerSpec[];
   /** Logits `[batch, numClasses]`; `weights[i]` holds layer i's variables in spec order. */
   forward(inputs: tf.Tensor, weights: readonly (readonly tf.Variable[])[], state: ForwardState): tf.Tensor2D;
+  /** Optional: the model's `inputLossGradient` (see ClassifierModel), evaluation mode. */
+  inputLossGradient?(inputs: tf.Tensor, labels: tf.Tensor1D, weights: readonly (readonly tf.Variable[])[]): tf.Tensor;
 }
 
 /** He-uniform kernel, U(−√(6/fanIn), √(6/fanIn)), suited to layers followed by ReLU. */
@@ -139,7 +141,11 @@ class VariableModel implements ClassifierModel {
         (layer.buffers ?? []).forEach((buffer, j) => assign(this.layerBuffers[i][j], buffer.init(rng)));
       },
     }));
+    const ownGradient = architecture.inputLossGradient;
+    if (ownGradient) this.inputLossGradient = (inputs, labels) => tf.tidy(() => ownGradient.call(architecture, inputs, labels, this.weights));
   }
+
+  readonly inputLossGradient?: (inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Tensor;
 
   logits(inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D {
     const state: ForwardState = { training: options?.training === true, buffers: this.layerBuffers };

@@ -5,7 +5,7 @@ import { createBudgetMeter } from '../budget.ts';
 import { createExamples, type Examples } from '../data.ts';
 import { createRng } from '../rng.ts';
 import { createTestContext, linearModel, mlpTestModel } from '../testing/index.ts';
-import { crossEntropy, inputGradients, inputsTensor, labelsTensor, perExampleLoss, trainSgd } from '../training.ts';
+import { crossEntropy, crossEntropyPerExample, inputGradients, inputsTensor, labelsTensor, perExampleLoss, trainSgd } from '../training.ts';
 import { computeProblem, createComputeCounter, sameWeights } from './metered-model.ts';
 
 beforeAll(async () => {
@@ -88,6 +88,31 @@ describe('createComputeCounter', () => {
       expect(counter.examples).toBe(27);
       model.dispose();
     });
+  });
+
+  it("hides a model's own input-gradient pass, so that inputGradients goes through tf.grad and is counted", () => {
+    const forget = examples(5, 7);
+    const counter = createComputeCounter();
+    const base = factory.build(createRng(9));
+    let ownCalls = 0;
+    // A model with its own backward pass (as core/mlp has), which the runner could not see.
+    const fast = new Proxy(base, {
+      get: (target, property) =>
+        property === 'inputLossGradient'
+          ? (x: tf.Tensor, y: tf.Tensor1D) => {
+              ownCalls++;
+              return tf.grad((input: tf.Tensor) => crossEntropyPerExample(target.logits(input), y))(x, tf.onesLike(y).toFloat());
+            }
+          : Reflect.get(target, property, target),
+    });
+    const model = counter.model(fast);
+    expect(model.inputLossGradient).toBeUndefined();
+    counter.run(() => inputGradients(model, forget));
+    expect(ownCalls).toBe(0);
+    expect(counter.examples).toBe(5);
+    inputGradients(fast, forget);
+    expect(ownCalls).toBe(1);
+    base.dispose();
   });
 
   it('sees compute hidden from ctx.meter (a private meter) and reports it clearly', () => {

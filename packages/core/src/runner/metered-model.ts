@@ -142,6 +142,8 @@ class Counter implements ComputeCounter {
       get: (target, property) => {
         if (property === 'logits') return logits;
         if (property === 'clone') return clone;
+        // Its own backward pass would bypass the count: inputGradients then takes tf.grad's path.
+        if (property === 'inputLossGradient') return undefined;
         const value = Reflect.get(target, property, target) as unknown;
         if (typeof value !== 'function') return value;
         if (!bound.has(property)) bound.set(property, (value as (...args: unknown[]) => unknown).bind(target));

@@ -3,7 +3,8 @@
  * and a final dense layer gives the logits. Layers are named `dense1` … `denseN`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
+import { crossEntropyGradient, defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
+import { reluGrad } from '../engine/fused-ops.ts';
 import { buildModel, dense, denseLayer, MODEL_CAPABILITIES, type Architecture } from '../layers.ts';
 
 /** Options of `mlp`. */
@@ -26,6 +27,20 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
         h = dense(h, layer, i < weights.length - 1 ? 'relu' : 'linear');
       });
       return h;
+    },
+    // The backward pass that tf.grad takes through `forward` (the dense layers' registered gradients
+    // in fused-ops.ts, the loss's in core), written out: the same kernels in the same order, so the
+    // same bits, without the tape's bookkeeping (saving, filtering, accumulating), which cost a
+    // fifth of a batch's time on the mlp's input gradients (bench/README.md, round 4).
+    inputLossGradient(x, labels, weights) {
+      const activations: tf.Tensor2D[] = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
+      weights.forEach((layer, i) => activations.push(dense(activations[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));
+      const logits = activations.pop()!;
+      let dz: tf.Tensor2D = crossEntropyGradient(logits, labels, tf.ones([labels.shape[0]]) as tf.Tensor1D);
+      for (let i = weights.length - 1; i > 0; i--) {
+        dz = reluGrad(tf.matMul(dz, weights[i][0] as tf.Tensor2D, false, true), activations[i]) as tf.Tensor2D;
+      }
+      return tf.reshape(tf.matMul(dz, weights[0][0] as tf.Tensor2D, false, true), x.shape);
     },
   };
 }

@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import {
   accuracy,
   createBudgetMeter,
+  createExamples,
   createRng,
+  inputGradients,
+  type ClassifierModel,
   getOrCreateValidator,
   selectExamples,
   silentLogger,
@@ -11,6 +14,7 @@ import {
 } from '@unlearn-bench/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../engine/index.ts';
+import { nativeKernelsActive, useNativeKernels } from '../engine/wasm-kernels.ts';
 import { mnistDataset } from '../mnist/index.ts';
 import { mlpModel } from './index.ts';
 
@@ -64,6 +68,39 @@ describe('mlp', () => {
       });
     }
     actual.forEach((v, i) => expect(v).toBeCloseTo(h[i], 5));
+  });
+
+  it.each([
+    ['wasm', [512, 512], 64],
+    ['wasm', [], 5],
+    ['wasm', [7, 3, 9], 33],
+    ['wasm without the native kernels', [512, 512], 64],
+    ['cpu', [16, 8], 10],
+  ] as const)('%s, hidden %j, batch %i: its own input-gradient backward pass gives tf.grad\'s bits', async (backend, hidden, batch) => {
+    await createEngine({ backend: backend === 'cpu' ? 'cpu' : 'wasm' });
+    const native = nativeKernelsActive();
+    if (backend.includes('without')) useNativeKernels(false);
+    try {
+      const model = mlpModel.create({ hidden: [...hidden] }, { inputShape: [4, 7, 1], numClasses: 10 }, ctx).build(createRng(6));
+      expect(model.inputLossGradient).toBeTypeOf('function');
+      // The same model without its own backward pass: inputGradients takes tf.grad's path.
+      const taped = new Proxy(model, { get: (target, property) => (property === 'inputLossGradient' ? undefined : Reflect.get(target, property, target)) }) as ClassifierModel;
+      const rng = createRng(7);
+      // Some inputs far out, so that ReLUs are off in places and some rows have saturated softmaxes.
+      const inputs = rng.normalArray(3 * batch * 28, 3);
+      const labels = Int32Array.from({ length: 3 * batch }, (_, i) => (i * 7) % 10);
+      const examples = createExamples(inputs, labels, [4, 7, 1]);
+      const before = tf.memory().numTensors;
+      const own = inputGradients(model, examples, batch);
+      expect(tf.memory().numTensors).toBe(before);
+      const reference = inputGradients(taped, examples, batch);
+      expect(own.some((v) => v !== 0)).toBe(true);
+      expect(Buffer.from(own.buffer).equals(Buffer.from(reference.buffer))).toBe(true);
+      model.dispose();
+    } finally {
+      useNativeKernels(native);
+      await createEngine({ backend: 'wasm' });
+    }
   });
 
   it('learns real MNIST digits: > 0.85 test accuracy from 1,000 examples in 5 epochs', async () => {
