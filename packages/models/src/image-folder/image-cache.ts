@@ -9,7 +9,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 
 const KEY_BYTES = 32;
 /** Images decoded at once; sharp runs each on libuv's thread pool. */
@@ -50,6 +49,9 @@ function specKey(spec: DecodeSpec): string {
 
 /** Decodes one image to h·w·c bytes (HWC, row-major), resized and converted to `spec.channels`. */
 async function decodeImage(path: string, spec: DecodeSpec): Promise<Uint8Array> {
+  // Loaded here, not at the top: every command of the CLI imports this package, and loading sharp
+  // (a native module and libvips) cost ~70 ms of each one's start-up.
+  const { default: sharp } = await import('sharp');
   const image = sharp(path, { failOn: 'error', autoOrient: true })
     .resize({ width: spec.width, height: spec.height, fit: spec.fit })
     .removeAlpha()
