@@ -101,6 +101,16 @@ export interface ClassifierModel {
    * hide it, so that their input gradients go through `tf.grad`, where the runner counts them.
    */
   inputLossGradient?(inputs: tf.Tensor, labels: tf.Tensor1D): tf.Tensor;
+  /**
+   * Optional, for speed: the mean cross-entropy of `inputs` `[batch, ...inputShape]` against int32
+   * `labels` in training mode, and its gradient with respect to every parameter (keyed by variable
+   * name), by the model's own backward pass with no gradient tape: what
+   * `tf.variableGrads(() => crossEntropy(model.logits(inputs, { training: true }), labels), model.parameters())`
+   * gives, from the same kernels, to the bit. `trainSgd` uses it for its default objective over all
+   * parameters (core/mlp has one); the caller owns the tensors. Models handed to an unlearner hide it,
+   * so that their training goes through the tape, where the runner counts it.
+   */
+  lossGradients?(inputs: tf.Tensor, labels: tf.Tensor1D): { value: tf.Scalar; grads: tf.NamedTensorMap };
   /** All trainable variables, in layer order (capability `parameters`). */
   parameters(): readonly tf.Variable[];
   /** Parameters grouped by layer, input to output (capability `layers`). */

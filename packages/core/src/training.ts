@@ -286,6 +286,8 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
   const objective = options.loss ?? ((m: ClassifierModel, x: tf.Tensor, y: tf.Tensor1D) => crossEntropy(m.logits(x), y));
   // The loss sees the model in training mode (batch statistics for batch norm, running stats updated).
   const training = inTrainingMode(model);
+  // The model's own backward pass, where it has one, for the default objective over all parameters.
+  const own = options.loss === undefined && options.variables === undefined && model.lossGradients ? model.lossGradients.bind(model) : undefined;
   const maxExamples = options.maxExamples ?? Number.POSITIVE_INFINITY;
   const optimizer =
     options.sharedOptimizer ??
@@ -313,7 +315,7 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
         const indices = order.subarray(offset, offset + take);
         options.meter.spend(take);
         const transform = augment && augmentRng ? (images: Float32Array, n: number) => augmentBatch(images, n, examples.inputShape, augment, augmentRng) : undefined;
-        const lossValue = trainingStep(training, examples, indices, variables, optimizer, objective, options.updateNoise, transform, options.microBatchSize);
+        const lossValue = trainingStep(training, examples, indices, variables, optimizer, own ?? { objective }, options.updateNoise, transform, options.microBatchSize);
         used += take;
         epochExamples += take;
         steps += 1;
@@ -341,13 +343,17 @@ function* sgdSteps(model: ClassifierModel, examples: Examples, options: SgdOptio
   return { examples: used, steps, seconds: (performance.now() - start) / 1000, finalLoss: lastLoss };
 }
 
+/** A model's `lossGradients`, bound to it. */
+type OwnGradients = (inputs: tf.Tensor, labels: tf.Tensor1D) => { value: tf.Scalar; grads: tf.NamedTensorMap };
+
 function trainingStep(
   model: ClassifierModel,
   examples: Examples,
   indices: ArrayLike<number>,
   variables: readonly tf.Variable[],
   optimizer: Optimizer,
-  objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar,
+  /** The objective, differentiated on the tape; or the model's own gradients of the default one. */
+  gradientsOf: { readonly objective: (model: ClassifierModel, inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Scalar } | OwnGradients,
   updateNoise: SgdOptions['updateNoise'],
   transform?: (images: Float32Array, n: number) => void,
   microBatchSize?: number,
@@ -365,6 +371,8 @@ function trainingStep(
       const step = tf.tidy(() => {
         const x = transform ? augmentedInputs(examples, part, transform) : inputsTensor(examples, part);
         const y = labelsTensor(examples, part);
+        if (typeof gradientsOf === 'function') return gradientsOf(x, y);
+        const { objective } = gradientsOf;
         return tf.variableGrads(() => objective(model, x, y), variables as tf.Variable[]);
       });
       if (micro === n) {

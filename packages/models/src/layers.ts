@@ -46,6 +46,8 @@ export interface Architecture {
   forward(inputs: tf.Tensor, weights: readonly (readonly tf.Variable[])[], state: ForwardState): tf.Tensor2D;
   /** Optional: the model's `inputLossGradient` (see ClassifierModel), evaluation mode. */
   inputLossGradient?(inputs: tf.Tensor, labels: tf.Tensor1D, weights: readonly (readonly tf.Variable[])[]): tf.Tensor;
+  /** Optional: the model's `lossGradients` (see ClassifierModel), training mode; `grads[i][j]` is that of `weights[i][j]`. */
+  lossGradients?(inputs: tf.Tensor, labels: tf.Tensor1D, weights: readonly (readonly tf.Variable[])[]): { value: tf.Scalar; grads: tf.Tensor[][] };
 }
 
 /** He-uniform kernel, U(−√(6/fanIn), √(6/fanIn)), suited to layers followed by ReLU. */
@@ -143,9 +145,20 @@ class VariableModel implements ClassifierModel {
     }));
     const ownGradient = architecture.inputLossGradient;
     if (ownGradient) this.inputLossGradient = (inputs, labels) => tf.tidy(() => ownGradient.call(architecture, inputs, labels, this.weights));
+    const ownGradients = architecture.lossGradients;
+    if (ownGradients) {
+      this.lossGradients = (inputs, labels) => {
+        const { value, grads } = tf.tidy(() => {
+          const result = ownGradients.call(architecture, inputs, labels, this.weights);
+          return { value: result.value, grads: Object.fromEntries(result.grads.flatMap((layer, i) => layer.map((g, j) => [this.weights[i][j].name, g]))) };
+        });
+        return { value, grads };
+      };
+    }
   }
 
   readonly inputLossGradient?: (inputs: tf.Tensor, labels: tf.Tensor1D) => tf.Tensor;
+  readonly lossGradients?: (inputs: tf.Tensor, labels: tf.Tensor1D) => { value: tf.Scalar; grads: tf.NamedTensorMap };
 
   logits(inputs: tf.Tensor, options?: LogitsOptions): tf.Tensor2D {
     const state: ForwardState = { training: options?.training === true, buffers: this.layerBuffers };

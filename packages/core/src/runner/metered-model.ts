@@ -142,8 +142,8 @@ class Counter implements ComputeCounter {
       get: (target, property) => {
         if (property === 'logits') return logits;
         if (property === 'clone') return clone;
-        // Its own backward pass would bypass the count: inputGradients then takes tf.grad's path.
-        if (property === 'inputLossGradient') return undefined;
+        // Its own backward passes would bypass the count: inputGradients and trainSgd then take the tape.
+        if (property === 'inputLossGradient' || property === 'lossGradients') return undefined;
         const value = Reflect.get(target, property, target) as unknown;
         if (typeof value !== 'function') return value;
         if (!bound.has(property)) bound.set(property, (value as (...args: unknown[]) => unknown).bind(target));

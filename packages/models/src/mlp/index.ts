@@ -3,7 +3,7 @@
  * and a final dense layer gives the logits. Layers are named `dense1` … `denseN`.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { crossEntropyGradient, defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
+import { crossEntropy, crossEntropyGradient, defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
 import { reluGrad } from '../engine/fused-ops.ts';
 import { buildModel, dense, denseLayer, MODEL_CAPABILITIES, type Architecture } from '../layers.ts';
 
@@ -32,6 +32,23 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
     // in fused-ops.ts, the loss's in core), written out: the same kernels in the same order, so the
     // same bits, without the tape's bookkeeping (saving, filtering, accumulating), which cost a
     // fifth of a batch's time on the mlp's input gradients (bench/README.md, round 4).
+    // tf.variableGrads of the mean cross-entropy, written out the same way (dense layers have no
+    // training-mode behaviour). The first layer's input gradient is not computed, as on the tape.
+    lossGradients(x, labels, weights) {
+      const activations: tf.Tensor2D[] = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
+      weights.forEach((layer, i) => activations.push(dense(activations[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));
+      const logits = activations.pop()!;
+      // The loss and its gradient by the loss's own registered gradients (a tape over the loss alone).
+      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels))(logits);
+      const grads: tf.Tensor[][] = [];
+      let dz = grad as tf.Tensor2D;
+      for (let i = weights.length - 1; i >= 0; i--) {
+        const [kernel, bias] = weights[i];
+        grads[i] = [tf.matMul(activations[i], dz, true, false), tf.reshape(tf.sum(dz, [0]), bias.shape)];
+        if (i > 0) dz = reluGrad(tf.matMul(dz, kernel as tf.Tensor2D, false, true), activations[i]) as tf.Tensor2D;
+      }
+      return { value: value as tf.Scalar, grads };
+    },
     inputLossGradient(x, labels, weights) {
       const activations: tf.Tensor2D[] = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
       weights.forEach((layer, i) => activations.push(dense(activations[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));

@@ -103,6 +103,47 @@ describe('mlp', () => {
     }
   });
 
+  it.each([
+    ['wasm', {}],
+    ['wasm', { weightDecay: 0.01, nesterov: true }],
+    ['wasm', { microBatchSize: 16, weightDecay: 0.001 }],
+    ['wasm without the native kernels', { weightDecay: 0.01 }],
+    ['cpu', { optimizer: 'adam' as const, learningRate: 0.001, momentum: 0 }],
+  ])('%s, %j: training by its own backward pass gives the tape\'s weights and losses, to the bit', async (backend, recipe) => {
+    await createEngine({ backend: backend === 'cpu' ? 'cpu' : 'wasm' });
+    const native = nativeKernelsActive();
+    if (backend.includes('without')) useNativeKernels(false);
+    try {
+      const build = () => mlpModel.create({ hidden: [24, 12] }, { inputShape: [4, 7, 1], numClasses: 10 }, ctx).build(createRng(8));
+      const rng = createRng(9);
+      // 150 examples at batch 32: a last batch of 22; inputs spread enough to switch some ReLUs off.
+      const examples = createExamples(rng.normalArray(150 * 28, 2), Int32Array.from({ length: 150 }, (_, i) => (i * 3) % 10), [4, 7, 1]);
+      const train = (model: ClassifierModel) =>
+        trainSgd(model, examples, { epochs: 3, batchSize: 32, learningRate: 0.05, momentum: 0.9, rng: createRng(10), meter: createBudgetMeter(), ...recipe });
+      const own = build();
+      expect(own.lossGradients).toBeTypeOf('function');
+      const base = build();
+      const taped = new Proxy(base, { get: (target, property) => (property === 'lossGradients' ? undefined : Reflect.get(target, property, target)) }) as ClassifierModel;
+      const before = tf.memory().numTensors;
+      const ownReport = train(own);
+      expect(tf.memory().numTensors).toBe(before);
+      const tapedReport = train(taped);
+      expect(ownReport.finalLoss).toBe(tapedReport.finalLoss);
+      const [a, b] = [own.getWeights(), base.getWeights()];
+      expect(a.length).toBe(6);
+      a.forEach((w, i) => expect(Buffer.from(w.buffer).equals(Buffer.from(b[i].buffer)), `weight ${i}`).toBe(true));
+      // Training moved the weights.
+      const fresh = build();
+      expect(Buffer.from(a[0].buffer).equals(Buffer.from(fresh.getWeights()[0].buffer))).toBe(false);
+      fresh.dispose();
+      own.dispose();
+      base.dispose();
+    } finally {
+      useNativeKernels(native);
+      await createEngine({ backend: 'wasm' });
+    }
+  });
+
   it('learns real MNIST digits: > 0.85 test accuracy from 1,000 examples in 5 epochs', async () => {
     const data = await mnistDataset.create({ trainSize: 8000, testSize: 2000, splitSeed: 0, validationSize: 0 }, ctx).load();
     const train = selectExamples(data.train, Int32Array.from({ length: 1000 }, (_, i) => i));
