@@ -127,7 +127,7 @@ export type { ContainerOptions } from './container.ts';
 
 export { Runner, formatDuration } from './runner/runner.ts';
 export type { CellEvent, RunOptions, RunSummary } from './runner/runner.ts';
-export type { StandbyWorker } from './runner/workers.ts';
+export type { StandbyWorker } from './runner/standby.ts';
 export { registerTensorMemory, readTensorInto, tensorFilledBy } from './tensor-memory.ts';
 export type { TensorMemory } from './tensor-memory.ts';
 export { planCells, formatBudget } from './runner/plan.ts';

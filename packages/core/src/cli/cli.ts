@@ -19,7 +19,8 @@ import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/t
 import { planCells } from '../runner/plan.ts';
 import { formatDuration, rewriteExportAtStart, Runner, type CellEvent } from '../runner/runner.ts';
 import { ResultsStore, type ResultRecord } from '../runner/store.ts';
-import { runWorkers, type StandbyWorker } from '../runner/workers.ts';
+import type { StandbyWorker } from '../runner/standby.ts';
+import { runWorkers } from '../runner/workers.ts';
 import { lockFolder } from '../runner/files.ts';
 import { REGISTRY } from '../tokens.ts';
 import { scaffoldPlugin } from './scaffold.ts';

@@ -7,6 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import type { TextSink } from '../logger.ts';
 import type { CellEvent } from './runner.ts';
+import type { StandbyWorker } from './standby.ts';
 
 /** Where the parent shows its workers' progress when it draws live bars (the CLI's LiveProgress). */
 export interface WorkerProgressDisplay {
@@ -14,19 +15,6 @@ export interface WorkerProgressDisplay {
   update(index: number, message: { type: 'cell'; done: number; total: number; label: string } | { type: 'step'; text: string }): void;
   /** Worker `index` ended. */
   finish(index: number): void;
-}
-
-/**
- * A worker process its parent started ahead of need (the bin's standby.js), which has loaded its
- * modules and waits for its command line.
- */
-export interface StandbyWorker {
-  /**
-   * Hands the standby `argv` (the CLI's arguments, without node and the script) and `env` (its
-   * whole environment); returns the process, or undefined if it was claimed already or has ended
-   * (then the caller starts a worker itself).
-   */
-  claim(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): ChildProcess | undefined;
 }
 
 /** What the parent needs to start its workers. */
@@ -100,7 +88,7 @@ export async function runWorkers(launch: WorkerLaunch, stderr: TextSink, control
       ...(display ? { UNLEARN_BENCH_PROGRESS: 'ipc' } : {}),
       ...launch.env,
     };
-    const standby = launch.standby?.claim(args.slice(1), env);
+    const standby = launch.standby?.claim(args.slice(1), env) as ChildProcess | undefined;
     if (standby && launch.debug) stderr.write(`debug: worker ${index + 1} is the standby process (pid ${standby.pid}), which loaded its modules while the run was prepared\n`);
     const child = standby ?? spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env });
     // The stop file reaches a worker between training steps even while it computes synchronously;

@@ -11,7 +11,7 @@ import { createExamples, selectExamples, splitIndices, type DatasetSplit } from 
 import type { ClassifierModel } from '../model.ts';
 import { defineAttack, defineDataset, defineMetric, defineModel, defineUnlearner } from '../plugin/define.ts';
 import type { AttackDefinition, MetricDefinition, ModelDefinition, OptionsSchema } from '../plugin/types.ts';
-import { accuracy, trainSgd } from '../training.ts';
+import { accuracy, crossEntropy, crossEntropyPerExample, trainSgd } from '../training.ts';
 import { checkUnlearner } from './conformance.ts';
 import { checkAttack } from './conformance-attack.ts';
 import type { ConformanceProblem } from './conformance-common.ts';
@@ -200,7 +200,7 @@ describe('the metric suite', () => {
 });
 
 /** The testing kit's linear model, with `hooks` that break it on purpose. */
-function brokenLinear(hooks: { random?: boolean; noLayers?: boolean; sharedClone?: boolean }): ModelDefinition<Record<string, never>> {
+function brokenLinear(hooks: { random?: boolean; noLayers?: boolean; sharedClone?: boolean; ownPasses?: 'right' | 'wrong' }): ModelDefinition<Record<string, never>> {
   return defineModel<Record<string, never>>({
     id: 'broken-linear',
     description: 'Softmax regression with a defect (conformance self-test).',
@@ -213,6 +213,18 @@ function brokenLinear(hooks: { random?: boolean; noLayers?: boolean; sharedClone
           const model = inner.build(hooks.random ? { ...rng, normalArray: (n: number, std: number) => Float32Array.from({ length: n }, () => (Math.random() - 0.5) * std) } : rng);
           if (hooks.noLayers) return Object.assign(Object.create(model) as ClassifierModel, { layers: () => [] });
           if (hooks.sharedClone) return Object.assign(Object.create(model) as ClassifierModel, { clone: () => model });
+          if (hooks.ownPasses) {
+            // Backward passes by the tape itself, the wrong ones scaled by 1.01.
+            const scale = hooks.ownPasses === 'wrong' ? 1.01 : 1;
+            return Object.assign(Object.create(model) as ClassifierModel, {
+              inputLossGradient: (x: tf.Tensor, y: tf.Tensor1D) =>
+                tf.tidy(() => tf.mul(tf.grad((input: tf.Tensor) => crossEntropyPerExample(model.logits(input), y))(x, tf.ones([y.shape[0]])), scale)),
+              lossGradients: (x: tf.Tensor, y: tf.Tensor1D) => {
+                const { value, grads } = tf.variableGrads(() => crossEntropy(model.logits(x), y), model.parameters() as tf.Variable[]);
+                return { value, grads: Object.fromEntries(Object.entries(grads).map(([name, g]) => [name, tf.tidy(() => tf.mul(g, scale))])) };
+              },
+            });
+          }
           return model;
         },
       };
@@ -227,6 +239,12 @@ describe('the model suite', () => {
   it('fails a model whose initial weights ignore the seed', async () => {
     const problems = await checkModel(brokenLinear({ random: true }));
     expect(problems.find((p) => p.check === 'gives identical weights for the same seed and other weights for another')?.message).toMatch(/same seed have different weights/);
+  });
+
+  it('checks a model\'s own backward passes against the tape', async () => {
+    expect(await checkModel(brokenLinear({ ownPasses: 'right' }))).toEqual([]);
+    const problems = await checkModel(brokenLinear({ ownPasses: 'wrong' }));
+    expect(problems.map((p) => p.message)).toEqual([expect.stringMatching(/inputLossGradient differs from tf.grad/)]);
   });
 
   it("fails a model that declares 'layers' but has none, and one whose clone shares its variables", async () => {

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { exampleSize } from '../data.ts';
+import { crossEntropy, crossEntropyPerExample } from '../training.ts';
 import { TOKEN_PADDING, type ClassifierModel, type TokenInputs } from '../model.ts';
 import type { Featurizer, ModelDefinition, ModelFactory, ModelShape } from '../plugin/types.ts';
 import { createRng } from '../rng.ts';
@@ -42,6 +43,18 @@ export interface ModelConformanceOptions<O> {
 }
 
 const TEXTS: readonly string[] = ['the plot was great', 'an awful, boring movie', 'great acting and a good plot', ''];
+
+/**
+ * Whether `a` and `b` agree within 10⁻⁵ of the larger one's largest magnitude (a model's own backward
+ * pass may add in another order than the tape; core/mlp's adds in the same, so its values are equal).
+ */
+function closeTo(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(a[i]), Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) if (!(Math.abs(a[i] - b[i]) <= 1e-5 * scale)) return false;
+  return true;
+}
 
 /** Defines a vitest suite checking that `definition` honours the model contract. */
 export function describeModelConformance<O>(definition: ModelDefinition<O>, conformance: ModelConformanceOptions<O> = {}): void {
@@ -267,6 +280,39 @@ export function modelConformanceGroups<O>(definition: ModelDefinition<O>, confor
               ensure(same, 'logits(x, { embeddings: embed(x) }) differs from logits(x)');
               ensure(sameValue(gradShape, expected), `the input gradient has shape [${gradShape.join(', ')}], expected [${expected.join(', ')}]`);
               ensure(values.every(Number.isFinite) && values.some((v) => v !== 0), 'the input gradient is not finite or is all zero');
+            });
+          },
+        },
+        {
+          name: "its own backward passes (inputLossGradient, lossGradients), where it has them, give the tape's values and leak nothing",
+          run() {
+            withModel(1, (model) => {
+              if (!model.inputLossGradient && !model.lossGradients) return; // neither: nothing to compare
+              const labels = Array.from({ length: 5 }, (_, i) => i % shape.numClasses);
+              const before = liveTensors();
+              if (model.inputLossGradient) {
+                const [own, taped] = tf.tidy(() => {
+                  const x = sampleInputs(shape, 5, model.tokenInputs);
+                  const y = tf.tensor1d(labels, 'int32');
+                  const mine = model.inputLossGradient!(x, y);
+                  const reference = tf.grad((input: tf.Tensor) => crossEntropyPerExample(model.logits(input), y))(x, tf.ones([5]));
+                  return [mine.dataSync().slice(), reference.dataSync().slice()];
+                });
+                ensure(closeTo(own, taped), 'inputLossGradient differs from tf.grad of the per-example cross-entropy summed');
+              }
+              if (model.lossGradients) {
+                const parameters = model.parameters();
+                const [own, taped, ownLoss, tapedLoss] = tf.tidy(() => {
+                  const x = sampleInputs(shape, 5, model.tokenInputs);
+                  const y = tf.tensor1d(labels, 'int32');
+                  const mine = model.lossGradients!(x, y);
+                  const reference = tf.variableGrads(() => crossEntropy(model.logits(x, { training: true }), y), parameters as tf.Variable[]);
+                  const flat = (grads: tf.NamedTensorMap) => parameters.map((v) => (grads[v.name] ? Array.from(grads[v.name].dataSync()) : [Number.NaN])).flat();
+                  return [flat(mine.grads), flat(reference.grads), mine.value.dataSync()[0], reference.value.dataSync()[0]];
+                });
+                ensure(closeTo(own as number[], taped as number[]) && closeTo([ownLoss as number], [tapedLoss as number]), 'lossGradients differs from tf.variableGrads of the mean cross-entropy over parameters()');
+              }
+              ensureNoLeak(before, 'inputLossGradient / lossGradients');
             });
           },
         },
