@@ -147,13 +147,11 @@ class VariableModel implements ClassifierModel {
     if (ownGradient) this.inputLossGradient = (inputs, labels) => tf.tidy(() => ownGradient.call(architecture, inputs, labels, this.weights));
     const ownGradients = architecture.lossGradients;
     if (ownGradients) {
-      this.lossGradients = (inputs, labels) => {
-        const { value, grads } = tf.tidy(() => {
-          const result = ownGradients.call(architecture, inputs, labels, this.weights);
-          return { value: result.value, grads: Object.fromEntries(result.grads.flatMap((layer, i) => layer.map((g, j) => [this.weights[i][j].name, g]))) };
+      this.lossGradients = (inputs, labels) =>
+        tf.tidy(() => {
+          const { value, grads } = ownGradients.call(architecture, inputs, labels, this.weights);
+          return { value, grads: Object.fromEntries(grads.flatMap((layer, i) => layer.map((g, j) => [this.weights[i][j].name, g]))) };
         });
-        return { value, grads };
-      };
     }
   }
 

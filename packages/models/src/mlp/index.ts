@@ -16,47 +16,43 @@ export interface MlpOptions {
 function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
   const inputs = exampleSize(shape.inputShape);
   const widths = [inputs, ...options.hidden, shape.numClasses];
+  /** The flattened input, then every layer's output (the last are the logits). */
+  const layerOutputs = (x: tf.Tensor, weights: readonly (readonly tf.Variable[])[]): tf.Tensor2D[] => {
+    const outputs = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
+    weights.forEach((layer, i) => outputs.push(dense(outputs[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));
+    return outputs;
+  };
   return {
     id: 'mlp',
     inputShape: [...shape.inputShape],
     numClasses: shape.numClasses,
     layers: widths.slice(1).map((units, i) => denseLayer(`dense${i + 1}`, widths[i], units)),
     forward(x, weights) {
-      let h = tf.reshape(x, [-1, inputs]) as tf.Tensor2D;
-      weights.forEach((layer, i) => {
-        h = dense(h, layer, i < weights.length - 1 ? 'relu' : 'linear');
-      });
-      return h;
+      return layerOutputs(x, weights).at(-1)!;
     },
-    // The backward pass that tf.grad takes through `forward` (the dense layers' registered gradients
-    // in fused-ops.ts, the loss's in core), written out: the same kernels in the same order, so the
-    // same bits, without the tape's bookkeeping (saving, filtering, accumulating), which cost a
-    // fifth of a batch's time on the mlp's input gradients (bench/README.md, round 4).
-    // tf.variableGrads of the mean cross-entropy, written out the same way (dense layers have no
-    // training-mode behaviour). The first layer's input gradient is not computed, as on the tape.
+    // The two backward passes below are those that the tape takes through `forward` (the dense
+    // layers' registered gradients in fused-ops.ts, the loss's in core), written out: the same
+    // kernels in the same order, so the same bits, without the tape's bookkeeping (saving,
+    // filtering, accumulating): 10% of an input-gradient batch of 64, 4–7% of a training step
+    // (bench/README.md, round 4). Dense layers have no training-mode behaviour.
     lossGradients(x, labels, weights) {
-      const activations: tf.Tensor2D[] = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
-      weights.forEach((layer, i) => activations.push(dense(activations[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));
-      const logits = activations.pop()!;
-      // The loss and its gradient by the loss's own registered gradients (a tape over the loss alone).
-      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels))(logits);
+      const outputs = layerOutputs(x, weights);
+      // The mean loss and its gradient by the loss's own registered gradients (a tape over it alone).
+      const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels))(outputs.at(-1)!);
       const grads: tf.Tensor[][] = [];
       let dz = grad as tf.Tensor2D;
       for (let i = weights.length - 1; i >= 0; i--) {
         const [kernel, bias] = weights[i];
-        grads[i] = [tf.matMul(activations[i], dz, true, false), tf.reshape(tf.sum(dz, [0]), bias.shape)];
-        if (i > 0) dz = reluGrad(tf.matMul(dz, kernel as tf.Tensor2D, false, true), activations[i]) as tf.Tensor2D;
+        grads[i] = [tf.matMul(outputs[i], dz, true, false), tf.reshape(tf.sum(dz, [0]), bias.shape)];
+        // As on the tape, the first layer's input gradient is not computed.
+        if (i > 0) dz = reluGrad(tf.matMul(dz, kernel as tf.Tensor2D, false, true), outputs[i]) as tf.Tensor2D;
       }
       return { value: value as tf.Scalar, grads };
     },
     inputLossGradient(x, labels, weights) {
-      const activations: tf.Tensor2D[] = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
-      weights.forEach((layer, i) => activations.push(dense(activations[i], layer, i < weights.length - 1 ? 'relu' : 'linear')));
-      const logits = activations.pop()!;
-      let dz: tf.Tensor2D = crossEntropyGradient(logits, labels, tf.ones([labels.shape[0]]) as tf.Tensor1D);
-      for (let i = weights.length - 1; i > 0; i--) {
-        dz = reluGrad(tf.matMul(dz, weights[i][0] as tf.Tensor2D, false, true), activations[i]) as tf.Tensor2D;
-      }
+      const outputs = layerOutputs(x, weights);
+      let dz = crossEntropyGradient(outputs.at(-1)!, labels, tf.ones([labels.shape[0]]) as tf.Tensor1D);
+      for (let i = weights.length - 1; i > 0; i--) dz = reluGrad(tf.matMul(dz, weights[i][0] as tf.Tensor2D, false, true), outputs[i]) as tf.Tensor2D;
       return tf.reshape(tf.matMul(dz, weights[0][0] as tf.Tensor2D, false, true), x.shape);
     },
   };

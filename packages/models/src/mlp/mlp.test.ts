@@ -119,7 +119,7 @@ describe('mlp', () => {
       // 150 examples at batch 32: a last batch of 22; inputs spread enough to switch some ReLUs off.
       const examples = createExamples(rng.normalArray(150 * 28, 2), Int32Array.from({ length: 150 }, (_, i) => (i * 3) % 10), [4, 7, 1]);
       const train = (model: ClassifierModel) =>
-        trainSgd(model, examples, { epochs: 3, batchSize: 32, learningRate: 0.05, momentum: 0.9, rng: createRng(10), meter: createBudgetMeter(), ...recipe });
+        trainSgd(model, examples, { epochs: 3, batchSize: 32, learningRate: 0.05, momentum: 0.9, weightDecay: 0, rng: createRng(10), meter: createBudgetMeter(), ...recipe });
       const own = build();
       expect(own.lossGradients).toBeTypeOf('function');
       const base = build();
