@@ -4,8 +4,8 @@
 // starts one worker at once, with STANDBY_FLAG: it loads the modules while the parent loads its
 // own and prepares the run, then waits for its command line over IPC (`runOrder`); the parent's
 // first worker is this process (see StandbyWorker in @unlearn-bench/core), and an unused one is
-// killed when the parent's run ends. Measured: ~1 s less from the command to the first training
-// step of the quickstart on 2 cores (bench/README.md).
+// killed when the parent's run ends. Measured on 2 cores: the quickstart's first seed as a command
+// took 9.7-9.9 s against 10.5-11.2 s without it (bench/README.md, round 4).
 import { spawn } from 'node:child_process';
 
 /** The argument that makes the bin a standby worker. */
