@@ -1161,6 +1161,108 @@ static napi_value softmax_cross_entropy(napi_env env, napi_callback_info info) {
 /* softmaxCrossEntropyGrad(heap, n, c, logits, labels, dy, dlogits): dlogits[i] = (softmax(logits[i]) − onehot(labels[i])) · dy[i] (0 for a label outside 0 … c−1). */
 static napi_value softmax_cross_entropy_grad(napi_env env, napi_callback_info info) { return cross_entropy(env, info, 1); }
 
+/* ---- the input gradient of a dense ReLU stack ------------------------------------------------ */
+
+/* Most layers denseStackInputGrad takes. */
+#define STACK_MAX_LAYERS 32
+
+/* Scratch of denseStackInputGrad (the layers' outputs, two gradient rows, the loss weights), grown on demand. */
+static float *stack_scratch = NULL;
+static size_t stack_scratch_floats = 0;
+
+/* One product of the stack, as the sgemm entry runs it for one matrix (so with the same parts). */
+static void stack_product(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, const float *bias, int relu) {
+  BatchJob job = {
+      .base = {.ta = 0, .tb = tb, .m = m, .n = n, .k = k, .lda = k, .ldb = tb ? k : n, .ldc = n, .a = a, .b = b, .c = c},
+      .parts = product_parts(m, n, k), .strideA = 0, .strideB = 0, .strideC = m * n, .bias = bias, .relu = relu,
+  };
+  parallel_for(batch_part, &job, job.parts);
+}
+
+/*
+ * denseStackInputGrad(heap, plan): ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ) for a stack of dense
+ * layers, ReLU after each but the last, in one call: what the kernels of the JS path compute one by
+ * one (the fused forward products, the loss gradient with dy = 1, then per layer the product with
+ * the transposed kernel and the ReLU gradient), with the same parts in the same order, so the same
+ * bits. plan (Float64Array): [L, rows, d0 … dL, x, labels (int32), out, kernel 1 … L, bias 1 … L]
+ * (offsets in floats; kernel l is [d(l−1), d(l)], bias l is [d(l)]).
+ */
+static napi_value dense_stack_input_grad(napi_env env, napi_callback_info info) {
+  napi_value args[2];
+  float *heap;
+  size_t len;
+  if (!read_heap(env, info, 2, args, &heap, &len)) return NULL;
+  napi_typedarray_type type;
+  size_t count, offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, args[1], &type, &count, &data, &buffer, &offset) != napi_ok || type != napi_float64_array || count < 2) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: denseStackInputGrad needs its plan as a Float64Array");
+    return NULL;
+  }
+  const double *plan = (const double *)data;
+  const int64_t layers = (int64_t)plan[0], rows = (int64_t)plan[1];
+  if (layers < 1 || layers > STACK_MAX_LAYERS || rows < 1 || count != (size_t)(2 + (layers + 1) + 3 + 2 * layers)) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: denseStackInputGrad's plan has the wrong length");
+    return NULL;
+  }
+  const double *dims = plan + 2;
+  const double *at = dims + layers + 1; /* x, labels, out, kernels, biases */
+  int64_t d[STACK_MAX_LAYERS + 1];
+  int64_t widest = 0, outputs = 0;
+  for (int64_t l = 0; l <= layers; l++) {
+    d[l] = (int64_t)dims[l];
+    if (d[l] < 1) {
+      napi_throw_range_error(env, NULL, "unlearn_blas: denseStackInputGrad needs positive widths");
+      return NULL;
+    }
+    if (d[l] > widest) widest = d[l];
+    if (l > 0) outputs += rows * d[l];
+  }
+  float *x, *labels, *out;
+  if (!optional_tensor(env, heap, len, at[0], rows * d[0], &x) || !optional_tensor(env, heap, len, at[1], rows, &labels) ||
+      !optional_tensor(env, heap, len, at[2], rows * d[0], &out) || !x || !labels || !out)
+    return NULL;
+  const float *kernel[STACK_MAX_LAYERS], *bias[STACK_MAX_LAYERS];
+  for (int64_t l = 0; l < layers; l++) {
+    float *k, *b;
+    if (!optional_tensor(env, heap, len, at[3 + l], d[l] * d[l + 1], &k) || !optional_tensor(env, heap, len, at[3 + layers + l], d[l + 1], &b) || !k || !b)
+      return NULL;
+    kernel[l] = k, bias[l] = b;
+  }
+  const size_t need = (size_t)(outputs + 2 * rows * widest + rows);
+  if (need > stack_scratch_floats) {
+    free(stack_scratch);
+    stack_scratch = (float *)malloc(need * sizeof(float));
+    stack_scratch_floats = stack_scratch ? need : 0;
+    if (!stack_scratch) {
+      napi_throw_error(env, NULL, "unlearn_blas: out of memory for denseStackInputGrad's scratch");
+      return NULL;
+    }
+  }
+  /* h[l] is layer l's output (h[0] = x); the logits are h[layers]. */
+  const float *h[STACK_MAX_LAYERS + 1];
+  h[0] = x;
+  float *next = stack_scratch;
+  for (int64_t l = 0; l < layers; l++) {
+    stack_product(0, rows, d[l + 1], d[l], h[l], kernel[l], next, bias[l], l < layers - 1);
+    h[l + 1] = next;
+    next += rows * d[l + 1];
+  }
+  float *dz = next, *dh = next + rows * widest, *ones = next + 2 * rows * widest;
+  for (int64_t i = 0; i < rows; i++) ones[i] = 1.0f;
+  CrossEntropyJob ce = {.logits = h[layers], .labels = (const int32_t *)labels, .dy = ones, .out = dz, .n = rows, .c = d[layers]};
+  parallel_for(ce_grad_part, &ce, (rows + CE_ROWS - 1) / CE_ROWS);
+  for (int64_t l = layers - 1; l > 0; l--) {
+    /* dh = dz · kernel[l]ᵀ, then dz = dh · step(h[l]) (layer l−1's ReLU, through its output). */
+    stack_product(1, rows, d[l], d[l + 1], dz, kernel[l], dh, NULL, 0);
+    ReluGradJob relu = {.dy = dh, .y = h[l], .dx = dz, .n = rows * d[l]};
+    parallel_for(relu_grad_part, &relu, element_parts(rows * d[l]));
+  }
+  stack_product(1, rows, d[0], d[1], dz, kernel[0], out, NULL, 0);
+  return NULL;
+}
+
 /* setThreads(n): threads the kernels use (OpenBLAS itself stays single-threaded). */
 static napi_value set_threads(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -1205,6 +1307,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"sumRows", NULL, sum_rows, NULL, NULL, NULL, napi_default_method, NULL},
       {"softmaxCrossEntropy", NULL, softmax_cross_entropy, NULL, NULL, NULL, napi_default_method, NULL},
       {"softmaxCrossEntropyGrad", NULL, softmax_cross_entropy_grad, NULL, NULL, NULL, napi_default_method, NULL},
+      {"denseStackInputGrad", NULL, dense_stack_input_grad, NULL, NULL, NULL, napi_default_method, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default_method, NULL},
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_default_method, NULL},
   };

@@ -56,6 +56,7 @@ interface NativeAddon {
   sumRows(heap: Float32Array, rows: number, cols: number, x: number, out: number): void;
   softmaxCrossEntropy(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: -1, loss: number): void;
   softmaxCrossEntropyGrad(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: number, dlogits: number): void;
+  denseStackInputGrad(heap: Float32Array, plan: Float64Array): void;
   setThreads(threads: number): void;
   info(): { config: string; threads: number };
 }
@@ -287,6 +288,31 @@ export function nativeFusedConv2D(fallback: Fallback): tf.KernelFunc {
 
 /** The kernel `dy · step(y)`: the gradient of ReLU through its output `y` (inputs `dy`, `y`, float32, one shape; see fused-ops.ts). */
 export const RELU_GRAD_KERNEL = 'UnlearnBenchReluGrad';
+
+/**
+ * ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ) through a stack of dense layers, ReLU after each but the
+ * last, in one native call: inputs `x` [rows, d0] float32, `labels` [rows] int32, and `kernel0`,
+ * `bias0`, `kernel1`, … ([d(l), d(l+1)] and [d(l+1)]); output [rows, d0]. The same kernels as
+ * core/mlp's inputLossGradient runs one by one, with the same parts in the same order: the same bits.
+ */
+export const DENSE_STACK_INPUT_GRAD_KERNEL = 'UnlearnBenchDenseStackInputGrad';
+
+export const nativeDenseStackInputGrad: tf.KernelFunc = ({ inputs, backend }) => {
+  const { x, labels, ...weights } = inputs as unknown as Record<string, tf.TensorInfo>;
+  const wasm = backend as WasmBackend;
+  const layers = Object.keys(weights).length / 2;
+  const kernels = Array.from({ length: layers }, (_, l) => weights[`kernel${l}`]);
+  const biases = Array.from({ length: layers }, (_, l) => weights[`bias${l}`]);
+  const dims = [x.shape[1], ...kernels.map((k) => k?.shape[1])];
+  const shaped =
+    Number.isInteger(layers) && layers >= 1 && x.shape.length === 2 && floats(x, ...kernels, ...biases) && labels?.dtype === 'int32' && labels.shape[0] === x.shape[0] &&
+    kernels.every((k, l) => k?.shape.length === 2 && k.shape[0] === dims[l] && biases[l]?.shape.length === 1 && biases[l].shape[0] === dims[l + 1]);
+  if (!shaped) throw new Error('the dense-stack input gradient needs x [rows, d0], int32 labels [rows] and kernel0, bias0, … of matching widths');
+  const out = wasm.makeOutput([...x.shape], 'float32');
+  const plan = Float64Array.from([layers, x.shape[0], ...dims, at(wasm, x), at(wasm, labels), at(wasm, out), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]);
+  addon().denseStackInputGrad(heapView(wasm), plan);
+  return out;
+};
 
 /** RELU_GRAD_KERNEL in one pass. */
 export const nativeReluGrad: tf.KernelFunc = ({ inputs, backend }) => {

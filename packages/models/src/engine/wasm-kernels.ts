@@ -19,10 +19,12 @@ import { conv2dBackpropInputKernel } from './conv2d-backprop-input.ts';
 import { maxPoolGradKernel } from './max-pool-grad.ts';
 import { SGD_UPDATE_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL } from '@unlearn-bench/core';
 import {
+  DENSE_STACK_INPUT_GRAD_KERNEL,
   nativeBatchMatMul,
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
+  nativeDenseStackInputGrad,
   nativeFusedConv2D,
   nativeFusedMatMul,
   nativeMaxPool,
@@ -109,6 +111,7 @@ const NATIVE_ONLY: Record<string, tf.KernelFunc> = {
   [SGD_UPDATE_KERNEL]: nativeSgdUpdate,
   [SOFTMAX_CROSS_ENTROPY_KERNEL]: nativeSoftmaxCrossEntropy,
   [SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL]: nativeSoftmaxCrossEntropyGrad,
+  [DENSE_STACK_INPUT_GRAD_KERNEL]: nativeDenseStackInputGrad,
 };
 
 /** The wasm kernels the native ones replaced (and fall back to), while they are registered. */

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, crossEntropyGradient, defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
 import { reluGrad } from '../engine/fused-ops.ts';
+import { DENSE_STACK_INPUT_GRAD_KERNEL } from '../engine/native-kernels.ts';
 import { buildModel, dense, denseLayer, MODEL_CAPABILITIES, type Architecture } from '../layers.ts';
 
 /** Options of `mlp`. */
@@ -50,6 +51,12 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
       return { value: value as tf.Scalar, grads };
     },
     inputLossGradient(x, labels, weights) {
+      // With the native kernels: the same kernels in one native call (no dispatch between them).
+      if (tf.getBackend() === 'wasm' && tf.getKernel(DENSE_STACK_INPUT_GRAD_KERNEL, 'wasm') && labels.dtype === 'int32') {
+        const named: tf.NamedTensorMap = { x: tf.reshape(x, [-1, inputs]), labels };
+        weights.forEach(([kernel, bias], l) => Object.assign(named, { [`kernel${l}`]: kernel, [`bias${l}`]: bias }));
+        return tf.reshape(tf.engine().runKernel(DENSE_STACK_INPUT_GRAD_KERNEL, named) as tf.Tensor, x.shape);
+      }
       const outputs = layerOutputs(x, weights);
       let dz = crossEntropyGradient(outputs.at(-1)!, labels, tf.ones([labels.shape[0]]) as tf.Tensor1D);
       for (let i = weights.length - 1; i > 0; i--) dz = reluGrad(tf.matMul(dz, weights[i][0] as tf.Tensor2D, false, true), outputs[i]) as tf.Tensor2D;

@@ -14,6 +14,7 @@ import {
 } from '@unlearn-bench/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createEngine } from '../engine/index.ts';
+import { DENSE_STACK_INPUT_GRAD_KERNEL } from '../engine/native-kernels.ts';
 import { nativeKernelsActive, useNativeKernels } from '../engine/wasm-kernels.ts';
 import { mnistDataset } from '../mnist/index.ts';
 import { mlpModel } from './index.ts';
@@ -74,6 +75,7 @@ describe('mlp', () => {
     ['wasm', [512, 512], 64],
     ['wasm', [], 5],
     ['wasm', [7, 3, 9], 33],
+    ['wasm', [64], 300],
     ['wasm without the native kernels', [512, 512], 64],
     ['cpu', [16, 8], 10],
   ] as const)('%s, hidden %j, batch %i: its own input-gradient backward pass gives tf.grad\'s bits', async (backend, hidden, batch) => {
@@ -101,6 +103,24 @@ describe('mlp', () => {
       useNativeKernels(native);
       await createEngine({ backend: 'wasm' });
     }
+  });
+
+  it('refuses a dense stack whose widths do not match, in its one native call', async () => {
+    await createEngine({ backend: 'wasm' });
+    if (!tf.getKernel(DENSE_STACK_INPUT_GRAD_KERNEL, 'wasm')) return; // the native kernels are not built here (CI builds them)
+    const run = (kernel1Rows: number) =>
+      tf.tidy(() =>
+        tf.engine().runKernel(DENSE_STACK_INPUT_GRAD_KERNEL, {
+          x: tf.zeros([2, 3]),
+          labels: tf.tensor1d([0, 1], 'int32'),
+          kernel0: tf.zeros([3, 4]),
+          bias0: tf.zeros([4]),
+          kernel1: tf.zeros([kernel1Rows, 2]),
+          bias1: tf.zeros([2]),
+        }),
+      );
+    expect(() => run(4)).not.toThrow();
+    expect(() => run(5)).toThrow(/needs x \[rows, d0\], int32 labels \[rows\] and kernel0, bias0, … of matching widths/);
   });
 
   it.each([
