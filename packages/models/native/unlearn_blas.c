@@ -1043,6 +1043,30 @@ static void sum_rows_part(void *ctx, int64_t part, int worker) {
 static double *sum_partials = NULL;
 static size_t sum_partials_size = 0;
 
+static int64_t sum_parts(int64_t rows) { return rows > 0 ? (rows + SUM_ROWS - 1) / SUM_ROWS : 0; }
+
+/* Makes sure the partial sums of a [rows, cols] sum fit (false: out of memory). */
+static int sum_partials_ready(int64_t rows, int64_t cols) {
+  const size_t need = (size_t)(sum_parts(rows) * cols);
+  if (need <= sum_partials_size) return 1;
+  free(sum_partials);
+  sum_partials = (double *)malloc(need * sizeof(double));
+  sum_partials_size = sum_partials ? need : 0;
+  return sum_partials != NULL;
+}
+
+/* out[j] = Σ_r x[r, j] (see sumRows); sum_partials_ready(rows, cols) first. */
+static void sum_rows_into(const float *x, int64_t rows, int64_t cols, float *out) {
+  const int64_t parts = sum_parts(rows);
+  SumJob job = {.x = x, .partials = sum_partials, .rows = rows, .cols = cols};
+  parallel_for(sum_rows_part, &job, parts);
+  for (int64_t j = 0; j < cols; j++) {
+    double total = 0.0;
+    for (int64_t p = 0; p < parts; p++) total += sum_partials[p * cols + j];
+    out[j] = (float)total;
+  }
+}
+
 /* sumRows(heap, rows, cols, x, out): out[j] = Σ_r x[r, j] in float64 (rows in parts of SUM_ROWS, added in order), rounded to float32. */
 static napi_value sum_rows(napi_env env, napi_callback_info info) {
   float *heap;
@@ -1056,23 +1080,11 @@ static napi_value sum_rows(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if (!optional_tensor(env, heap, len, v[2], rows * cols, &x) || !optional_tensor(env, heap, len, v[3], cols, &out)) return NULL;
-  const int64_t parts = rows > 0 ? (rows + SUM_ROWS - 1) / SUM_ROWS : 0;
-  if ((size_t)(parts * cols) > sum_partials_size) {
-    free(sum_partials);
-    sum_partials = (double *)malloc((size_t)(parts * cols) * sizeof(double));
-    sum_partials_size = sum_partials ? (size_t)(parts * cols) : 0;
-    if (!sum_partials) {
-      napi_throw_error(env, NULL, "unlearn_blas: out of memory");
-      return NULL;
-    }
+  if (!sum_partials_ready(rows, cols)) {
+    napi_throw_error(env, NULL, "unlearn_blas: out of memory");
+    return NULL;
   }
-  SumJob job = {.x = x, .partials = sum_partials, .rows = rows, .cols = cols};
-  parallel_for(sum_rows_part, &job, parts);
-  for (int64_t j = 0; j < cols; j++) {
-    double total = 0.0;
-    for (int64_t p = 0; p < parts; p++) total += sum_partials[p * cols + j];
-    out[j] = (float)total;
-  }
+  sum_rows_into(x, rows, cols, out);
   return NULL;
 }
 
@@ -1161,105 +1173,180 @@ static napi_value softmax_cross_entropy(napi_env env, napi_callback_info info) {
 /* softmaxCrossEntropyGrad(heap, n, c, logits, labels, dy, dlogits): dlogits[i] = (softmax(logits[i]) − onehot(labels[i])) · dy[i] (0 for a label outside 0 … c−1). */
 static napi_value softmax_cross_entropy_grad(napi_env env, napi_callback_info info) { return cross_entropy(env, info, 1); }
 
-/* ---- the input gradient of a dense ReLU stack ------------------------------------------------ */
+/* ---- a dense ReLU stack's gradients in one call ---------------------------------------------- */
 
-/* Most layers denseStackInputGrad takes. */
+/* Most layers a dense stack may have. */
 #define STACK_MAX_LAYERS 32
 
-/* Scratch of denseStackInputGrad (the layers' outputs, two gradient rows, the loss weights), grown on demand. */
+/* Scratch of the stack kernels (the layers' outputs, two gradient rows, the loss weights), grown on demand. */
 static float *stack_scratch = NULL;
 static size_t stack_scratch_floats = 0;
 
+/*
+ * A dense stack as the plan (a Float64Array) describes it: [L, rows, d0 … dL, x, labels (int32),
+ * <outputs>, kernel 1 … L, bias 1 … L], offsets in floats; kernel l is [d(l−1), d(l)], bias l is
+ * [d(l)]. The entry reads its own outputs (`outputs` offsets) after the labels.
+ */
+typedef struct {
+  int64_t layers, rows, d[STACK_MAX_LAYERS + 1], widest, activations;
+  const float *x, *kernel[STACK_MAX_LAYERS], *bias[STACK_MAX_LAYERS];
+  const int32_t *labels;
+  const double *outputs; /* the output offsets, as given */
+} Stack;
+
+/*
+ * Reads the plan (args[1]) into `stack`, checking every tensor against the heap; the entry's outputs
+ * are `fixed` + `per_layer` · L offsets.
+ */
+static int read_stack(napi_env env, napi_value plan_value, float *heap, size_t len, int64_t fixed, int64_t per_layer, Stack *stack) {
+  napi_typedarray_type type;
+  size_t count, offset;
+  void *data;
+  napi_value buffer;
+  if (napi_get_typedarray_info(env, plan_value, &type, &count, &data, &buffer, &offset) != napi_ok || type != napi_float64_array || count < 2) {
+    napi_throw_type_error(env, NULL, "unlearn_blas: a dense stack's plan must be a Float64Array");
+    return 0;
+  }
+  const double *plan = (const double *)data;
+  const int64_t layers = (int64_t)plan[0], rows = (int64_t)plan[1], outputs = fixed + per_layer * layers;
+  if (layers < 1 || layers > STACK_MAX_LAYERS || rows < 1 || count != (size_t)(2 + (layers + 1) + 2 + outputs + 2 * layers)) {
+    napi_throw_range_error(env, NULL, "unlearn_blas: a dense stack's plan has the wrong length");
+    return 0;
+  }
+  stack->layers = layers, stack->rows = rows, stack->widest = 0, stack->activations = 0;
+  for (int64_t l = 0; l <= layers; l++) {
+    stack->d[l] = (int64_t)plan[2 + l];
+    if (stack->d[l] < 1) {
+      napi_throw_range_error(env, NULL, "unlearn_blas: a dense stack needs positive widths");
+      return 0;
+    }
+    if (stack->d[l] > stack->widest) stack->widest = stack->d[l];
+    if (l > 0) stack->activations += rows * stack->d[l];
+  }
+  const double *at = plan + 2 + layers + 1;
+  float *x, *labels;
+  if (!optional_tensor(env, heap, len, at[0], rows * stack->d[0], &x) || !optional_tensor(env, heap, len, at[1], rows, &labels) || !x || !labels) return 0;
+  stack->x = x, stack->labels = (const int32_t *)labels, stack->outputs = at + 2;
+  for (int64_t l = 0; l < layers; l++) {
+    float *k, *b;
+    if (!optional_tensor(env, heap, len, at[2 + outputs + l], stack->d[l] * stack->d[l + 1], &k) ||
+        !optional_tensor(env, heap, len, at[2 + outputs + layers + l], stack->d[l + 1], &b) || !k || !b)
+      return 0;
+    stack->kernel[l] = k, stack->bias[l] = b;
+  }
+  return 1;
+}
+
+/* Makes sure the scratch holds `floats` (thrown if not). */
+static int stack_scratch_ready(napi_env env, size_t floats) {
+  if (floats <= stack_scratch_floats) return 1;
+  free(stack_scratch);
+  stack_scratch = (float *)malloc(floats * sizeof(float));
+  stack_scratch_floats = stack_scratch ? floats : 0;
+  if (!stack_scratch) napi_throw_error(env, NULL, "unlearn_blas: out of memory for a dense stack's scratch");
+  return stack_scratch != NULL;
+}
+
 /* One product of the stack, as the sgemm entry runs it for one matrix (so with the same parts). */
-static void stack_product(int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, const float *bias, int relu) {
+static void stack_product(int ta, int tb, int64_t m, int64_t n, int64_t k, const float *a, const float *b, float *c, const float *bias, int relu) {
   BatchJob job = {
-      .base = {.ta = 0, .tb = tb, .m = m, .n = n, .k = k, .lda = k, .ldb = tb ? k : n, .ldc = n, .a = a, .b = b, .c = c},
+      .base = {.ta = ta, .tb = tb, .m = m, .n = n, .k = k, .lda = ta ? m : k, .ldb = tb ? k : n, .ldc = n, .a = a, .b = b, .c = c},
       .parts = product_parts(m, n, k), .strideA = 0, .strideB = 0, .strideC = m * n, .bias = bias, .relu = relu,
   };
   parallel_for(batch_part, &job, job.parts);
 }
 
+/* The forward pass into the scratch: h[0] = x, h[l] = layer l's output (the logits last); returns the scratch after them. */
+static float *stack_forward(const Stack *stack, const float **h) {
+  h[0] = stack->x;
+  float *next = stack_scratch;
+  for (int64_t l = 0; l < stack->layers; l++) {
+    stack_product(0, 0, stack->rows, stack->d[l + 1], stack->d[l], h[l], stack->kernel[l], next, stack->bias[l], l < stack->layers - 1);
+    h[l + 1] = next;
+    next += stack->rows * stack->d[l + 1];
+  }
+  return next;
+}
+
+/* dz ← ∂/∂logits of Σᵢ dyᵢ · crossEntropyᵢ (the loss gradient kernel's parts). */
+static void stack_loss_gradient(const Stack *stack, const float *logits, const float *dy, float *dz) {
+  CrossEntropyJob ce = {.logits = logits, .labels = stack->labels, .dy = dy, .out = dz, .n = stack->rows, .c = stack->d[stack->layers]};
+  parallel_for(ce_grad_part, &ce, (stack->rows + CE_ROWS - 1) / CE_ROWS);
+}
+
+/* dz ← (dz · kernel[l]ᵀ) · step(h[l]), through dh: the gradient at layer l's input, then through layer l−1's ReLU. */
+static void stack_back_through(const Stack *stack, int64_t l, const float *const *h, float *dz, float *dh) {
+  stack_product(0, 1, stack->rows, stack->d[l], stack->d[l + 1], dz, stack->kernel[l], dh, NULL, 0);
+  ReluGradJob relu = {.dy = dh, .y = h[l], .dx = dz, .n = stack->rows * stack->d[l]};
+  parallel_for(relu_grad_part, &relu, element_parts(stack->rows * stack->d[l]));
+}
+
 /*
- * denseStackInputGrad(heap, plan): ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ) for a stack of dense
- * layers, ReLU after each but the last, in one call: what the kernels of the JS path compute one by
- * one (the fused forward products, the loss gradient with dy = 1, then per layer the product with
- * the transposed kernel and the ReLU gradient), with the same parts in the same order, so the same
- * bits. plan (Float64Array): [L, rows, d0 … dL, x, labels (int32), out, kernel 1 … L, bias 1 … L]
- * (offsets in floats; kernel l is [d(l−1), d(l)], bias l is [d(l)]).
+ * denseStackInputGrad(heap, plan), outputs [out]: ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ) through a
+ * stack of dense layers, ReLU after each but the last, in one call: what the kernels of the JS path
+ * compute one by one (the fused forward products, the loss gradient with dy = 1, then per layer the
+ * product with the transposed kernel and the ReLU gradient), with the same parts in the same order,
+ * so the same bits.
  */
 static napi_value dense_stack_input_grad(napi_env env, napi_callback_info info) {
   napi_value args[2];
   float *heap;
   size_t len;
-  if (!read_heap(env, info, 2, args, &heap, &len)) return NULL;
-  napi_typedarray_type type;
-  size_t count, offset;
-  void *data;
-  napi_value buffer;
-  if (napi_get_typedarray_info(env, args[1], &type, &count, &data, &buffer, &offset) != napi_ok || type != napi_float64_array || count < 2) {
-    napi_throw_type_error(env, NULL, "unlearn_blas: denseStackInputGrad needs its plan as a Float64Array");
-    return NULL;
-  }
-  const double *plan = (const double *)data;
-  const int64_t layers = (int64_t)plan[0], rows = (int64_t)plan[1];
-  if (layers < 1 || layers > STACK_MAX_LAYERS || rows < 1 || count != (size_t)(2 + (layers + 1) + 3 + 2 * layers)) {
-    napi_throw_range_error(env, NULL, "unlearn_blas: denseStackInputGrad's plan has the wrong length");
-    return NULL;
-  }
-  const double *dims = plan + 2;
-  const double *at = dims + layers + 1; /* x, labels, out, kernels, biases */
-  int64_t d[STACK_MAX_LAYERS + 1];
-  int64_t widest = 0, outputs = 0;
-  for (int64_t l = 0; l <= layers; l++) {
-    d[l] = (int64_t)dims[l];
-    if (d[l] < 1) {
-      napi_throw_range_error(env, NULL, "unlearn_blas: denseStackInputGrad needs positive widths");
-      return NULL;
-    }
-    if (d[l] > widest) widest = d[l];
-    if (l > 0) outputs += rows * d[l];
-  }
-  float *x, *labels, *out;
-  if (!optional_tensor(env, heap, len, at[0], rows * d[0], &x) || !optional_tensor(env, heap, len, at[1], rows, &labels) ||
-      !optional_tensor(env, heap, len, at[2], rows * d[0], &out) || !x || !labels || !out)
-    return NULL;
-  const float *kernel[STACK_MAX_LAYERS], *bias[STACK_MAX_LAYERS];
-  for (int64_t l = 0; l < layers; l++) {
-    float *k, *b;
-    if (!optional_tensor(env, heap, len, at[3 + l], d[l] * d[l + 1], &k) || !optional_tensor(env, heap, len, at[3 + layers + l], d[l + 1], &b) || !k || !b)
-      return NULL;
-    kernel[l] = k, bias[l] = b;
-  }
-  const size_t need = (size_t)(outputs + 2 * rows * widest + rows);
-  if (need > stack_scratch_floats) {
-    free(stack_scratch);
-    stack_scratch = (float *)malloc(need * sizeof(float));
-    stack_scratch_floats = stack_scratch ? need : 0;
-    if (!stack_scratch) {
-      napi_throw_error(env, NULL, "unlearn_blas: out of memory for denseStackInputGrad's scratch");
-      return NULL;
-    }
-  }
-  /* h[l] is layer l's output (h[0] = x); the logits are h[layers]. */
+  Stack stack;
+  if (!read_heap(env, info, 2, args, &heap, &len) || !read_stack(env, args[1], heap, len, 1, 0, &stack)) return NULL;
+  float *out;
+  if (!optional_tensor(env, heap, len, stack.outputs[0], stack.rows * stack.d[0], &out) || !out) return NULL;
+  const int64_t rows = stack.rows;
+  if (!stack_scratch_ready(env, (size_t)(stack.activations + 2 * rows * stack.widest + rows))) return NULL;
   const float *h[STACK_MAX_LAYERS + 1];
-  h[0] = x;
-  float *next = stack_scratch;
-  for (int64_t l = 0; l < layers; l++) {
-    stack_product(0, rows, d[l + 1], d[l], h[l], kernel[l], next, bias[l], l < layers - 1);
-    h[l + 1] = next;
-    next += rows * d[l + 1];
-  }
-  float *dz = next, *dh = next + rows * widest, *ones = next + 2 * rows * widest;
+  float *dz = stack_forward(&stack, h), *dh = dz + rows * stack.widest, *ones = dh + rows * stack.widest;
   for (int64_t i = 0; i < rows; i++) ones[i] = 1.0f;
-  CrossEntropyJob ce = {.logits = h[layers], .labels = (const int32_t *)labels, .dy = ones, .out = dz, .n = rows, .c = d[layers]};
-  parallel_for(ce_grad_part, &ce, (rows + CE_ROWS - 1) / CE_ROWS);
-  for (int64_t l = layers - 1; l > 0; l--) {
-    /* dh = dz · kernel[l]ᵀ, then dz = dh · step(h[l]) (layer l−1's ReLU, through its output). */
-    stack_product(1, rows, d[l], d[l + 1], dz, kernel[l], dh, NULL, 0);
-    ReluGradJob relu = {.dy = dh, .y = h[l], .dx = dz, .n = rows * d[l]};
-    parallel_for(relu_grad_part, &relu, element_parts(rows * d[l]));
+  stack_loss_gradient(&stack, h[stack.layers], ones, dz);
+  for (int64_t l = stack.layers - 1; l > 0; l--) stack_back_through(&stack, l, h, dz, dh);
+  stack_product(0, 1, rows, stack.d[0], stack.d[1], dz, stack.kernel[0], out, NULL, 0);
+  return NULL;
+}
+
+/*
+ * denseStackLossGrads(heap, plan), outputs [loss, kernel gradient 1 … L, bias gradient 1 … L]: for the
+ * same stack, each example's cross-entropy (loss, [rows]) and the gradients of their mean with
+ * respect to every kernel and bias, in one call: what core/mlp's lossGradients computes kernel by
+ * kernel (the loss kernel, the mean's gradient 1/rows per example as TF.js's Div rounds it, the loss
+ * gradient, then per layer the kernel gradient hᵀ·dz, the bias gradient as the Sum kernel adds, and
+ * the product and ReLU gradient down to the layer below; the first layer's input gradient is not
+ * computed), with the same parts in the same order, so the same bits.
+ */
+static napi_value dense_stack_loss_grads(napi_env env, napi_callback_info info) {
+  napi_value args[2];
+  float *heap;
+  size_t len;
+  Stack stack;
+  if (!read_heap(env, info, 2, args, &heap, &len) || !read_stack(env, args[1], heap, len, 1, 2, &stack)) return NULL;
+  const int64_t rows = stack.rows, layers = stack.layers;
+  float *loss, *dkernel[STACK_MAX_LAYERS], *dbias[STACK_MAX_LAYERS];
+  if (!optional_tensor(env, heap, len, stack.outputs[0], rows, &loss) || !loss) return NULL;
+  for (int64_t l = 0; l < layers; l++) {
+    if (!optional_tensor(env, heap, len, stack.outputs[1 + l], stack.d[l] * stack.d[l + 1], &dkernel[l]) ||
+        !optional_tensor(env, heap, len, stack.outputs[1 + layers + l], stack.d[l + 1], &dbias[l]) || !dkernel[l] || !dbias[l])
+      return NULL;
   }
-  stack_product(1, rows, d[0], d[1], dz, kernel[0], out, NULL, 0);
+  if (!stack_scratch_ready(env, (size_t)(stack.activations + 2 * rows * stack.widest + rows))) return NULL;
+  if (!sum_partials_ready(rows, stack.widest)) {
+    napi_throw_error(env, NULL, "unlearn_blas: out of memory");
+    return NULL;
+  }
+  const float *h[STACK_MAX_LAYERS + 1];
+  float *dz = stack_forward(&stack, h), *dh = dz + rows * stack.widest, *weight = dh + rows * stack.widest;
+  CrossEntropyJob ce = {.logits = h[layers], .labels = stack.labels, .out = loss, .n = rows, .c = stack.d[layers]};
+  parallel_for(ce_forward_part, &ce, (rows + CE_ROWS - 1) / CE_ROWS);
+  const float mean_weight = 1.0f / (float)rows;
+  for (int64_t i = 0; i < rows; i++) weight[i] = mean_weight;
+  stack_loss_gradient(&stack, h[layers], weight, dz);
+  for (int64_t l = layers - 1; l >= 0; l--) {
+    stack_product(1, 0, stack.d[l], stack.d[l + 1], rows, h[l], dz, dkernel[l], NULL, 0);
+    sum_rows_into(dz, rows, stack.d[l + 1], dbias[l]);
+    if (l > 0) stack_back_through(&stack, l, h, dz, dh);
+  }
   return NULL;
 }
 
@@ -1308,6 +1395,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmaxCrossEntropy", NULL, softmax_cross_entropy, NULL, NULL, NULL, napi_default_method, NULL},
       {"softmaxCrossEntropyGrad", NULL, softmax_cross_entropy_grad, NULL, NULL, NULL, napi_default_method, NULL},
       {"denseStackInputGrad", NULL, dense_stack_input_grad, NULL, NULL, NULL, napi_default_method, NULL},
+      {"denseStackLossGrads", NULL, dense_stack_loss_grads, NULL, NULL, NULL, napi_default_method, NULL},
       {"setThreads", NULL, set_threads, NULL, NULL, NULL, napi_default_method, NULL},
       {"info", NULL, blas_info, NULL, NULL, NULL, napi_default_method, NULL},
   };

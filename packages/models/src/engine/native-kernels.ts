@@ -57,6 +57,7 @@ interface NativeAddon {
   softmaxCrossEntropy(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: -1, loss: number): void;
   softmaxCrossEntropyGrad(heap: Float32Array, n: number, c: number, logits: number, labels: number, dy: number, dlogits: number): void;
   denseStackInputGrad(heap: Float32Array, plan: Float64Array): void;
+  denseStackLossGrads(heap: Float32Array, plan: Float64Array): void;
   setThreads(threads: number): void;
   info(): { config: string; threads: number };
 }
@@ -290,28 +291,49 @@ export function nativeFusedConv2D(fallback: Fallback): tf.KernelFunc {
 export const RELU_GRAD_KERNEL = 'UnlearnBenchReluGrad';
 
 /**
- * ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ) through a stack of dense layers, ReLU after each but the
- * last, in one native call: inputs `x` [rows, d0] float32, `labels` [rows] int32, and `kernel0`,
- * `bias0`, `kernel1`, … ([d(l), d(l+1)] and [d(l+1)]); output [rows, d0]. The same kernels as
- * core/mlp's inputLossGradient runs one by one, with the same parts in the same order: the same bits.
+ * The two dense-stack kernels take `x` [rows, d0] float32, `labels` [rows] int32, and `kernel0`,
+ * `bias0`, `kernel1`, … ([d(l), d(l+1)] and [d(l+1)]), ReLU after every layer but the last, and run
+ * in one native call the kernels that core/mlp's own backward passes run one by one, with the same
+ * parts in the same order: the same bits (src/mlp/mlp.test.ts).
+ *
+ * DENSE_STACK_INPUT_GRAD_KERNEL: ∇ₓ of Σᵢ crossEntropy(logits(xᵢ), labelsᵢ), [rows, d0].
  */
 export const DENSE_STACK_INPUT_GRAD_KERNEL = 'UnlearnBenchDenseStackInputGrad';
 
-export const nativeDenseStackInputGrad: tf.KernelFunc = ({ inputs, backend }) => {
+/** DENSE_STACK_LOSS_GRADS_KERNEL: each example's cross-entropy [rows], then the gradients of their mean with respect to kernel0 … and bias0 …. */
+export const DENSE_STACK_LOSS_GRADS_KERNEL = 'UnlearnBenchDenseStackLossGrads';
+
+/** The inputs of a dense-stack kernel, checked, and the head of its native plan ([L, rows, d0 … dL, x, labels]). */
+function denseStack(inputs: tf.NamedTensorInfoMap, wasm: WasmBackend): { kernels: tf.TensorInfo[]; biases: tf.TensorInfo[]; x: tf.TensorInfo; head: number[] } {
   const { x, labels, ...weights } = inputs as unknown as Record<string, tf.TensorInfo>;
-  const wasm = backend as WasmBackend;
   const layers = Object.keys(weights).length / 2;
   const kernels = Array.from({ length: layers }, (_, l) => weights[`kernel${l}`]);
   const biases = Array.from({ length: layers }, (_, l) => weights[`bias${l}`]);
-  const dims = [x.shape[1], ...kernels.map((k) => k?.shape[1])];
+  const dims = [x?.shape[1], ...kernels.map((k) => k?.shape[1])];
   const shaped =
-    Number.isInteger(layers) && layers >= 1 && x.shape.length === 2 && floats(x, ...kernels, ...biases) && labels?.dtype === 'int32' && labels.shape[0] === x.shape[0] &&
+    Number.isInteger(layers) && layers >= 1 && x?.shape.length === 2 && floats(x, ...kernels, ...biases) && labels?.dtype === 'int32' && labels.shape[0] === x.shape[0] &&
     kernels.every((k, l) => k?.shape.length === 2 && k.shape[0] === dims[l] && biases[l]?.shape.length === 1 && biases[l].shape[0] === dims[l + 1]);
-  if (!shaped) throw new Error('the dense-stack input gradient needs x [rows, d0], int32 labels [rows] and kernel0, bias0, … of matching widths');
+  if (!shaped) throw new Error('a dense-stack kernel needs x [rows, d0], int32 labels [rows] and kernel0, bias0, … of matching widths');
+  return { kernels, biases, x, head: [layers, x.shape[0], ...(dims as number[]), at(wasm, x), at(wasm, labels)] };
+}
+
+export const nativeDenseStackInputGrad: tf.KernelFunc = ({ inputs, backend }) => {
+  const wasm = backend as WasmBackend;
+  const { kernels, biases, x, head } = denseStack(inputs, wasm);
   const out = wasm.makeOutput([...x.shape], 'float32');
-  const plan = Float64Array.from([layers, x.shape[0], ...dims, at(wasm, x), at(wasm, labels), at(wasm, out), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]);
-  addon().denseStackInputGrad(heapView(wasm), plan);
+  addon().denseStackInputGrad(heapView(wasm), Float64Array.from([...head, at(wasm, out), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]));
   return out;
+};
+
+export const nativeDenseStackLossGrads: tf.KernelFunc = ({ inputs, backend }) => {
+  const wasm = backend as WasmBackend;
+  const { kernels, biases, x, head } = denseStack(inputs, wasm);
+  const loss = wasm.makeOutput([x.shape[0]], 'float32');
+  const dkernels = kernels.map((k) => wasm.makeOutput([...k.shape], 'float32'));
+  const dbiases = biases.map((b) => wasm.makeOutput([...b.shape], 'float32'));
+  const outputs = [loss, ...dkernels, ...dbiases];
+  addon().denseStackLossGrads(heapView(wasm), Float64Array.from([...head, ...outputs.map((o) => at(wasm, o)), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]));
+  return outputs;
 };
 
 /** RELU_GRAD_KERNEL in one pass. */

@@ -20,11 +20,13 @@ import { maxPoolGradKernel } from './max-pool-grad.ts';
 import { SGD_UPDATE_KERNEL, SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL, SOFTMAX_CROSS_ENTROPY_KERNEL } from '@unlearn-bench/core';
 import {
   DENSE_STACK_INPUT_GRAD_KERNEL,
+  DENSE_STACK_LOSS_GRADS_KERNEL,
   nativeBatchMatMul,
   nativeConv2D,
   nativeConv2DBackpropFilter,
   nativeConv2DBackpropInput,
   nativeDenseStackInputGrad,
+  nativeDenseStackLossGrads,
   nativeFusedConv2D,
   nativeFusedMatMul,
   nativeMaxPool,
@@ -112,6 +114,7 @@ const NATIVE_ONLY: Record<string, tf.KernelFunc> = {
   [SOFTMAX_CROSS_ENTROPY_KERNEL]: nativeSoftmaxCrossEntropy,
   [SOFTMAX_CROSS_ENTROPY_GRAD_KERNEL]: nativeSoftmaxCrossEntropyGrad,
   [DENSE_STACK_INPUT_GRAD_KERNEL]: nativeDenseStackInputGrad,
+  [DENSE_STACK_LOSS_GRADS_KERNEL]: nativeDenseStackLossGrads,
 };
 
 /** The wasm kernels the native ones replaced (and fall back to), while they are registered. */

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { crossEntropy, crossEntropyGradient, defineModel, exampleSize, type ModelShape } from '@unlearn-bench/core';
 import { reluGrad } from '../engine/fused-ops.ts';
-import { DENSE_STACK_INPUT_GRAD_KERNEL } from '../engine/native-kernels.ts';
+import { DENSE_STACK_INPUT_GRAD_KERNEL, DENSE_STACK_LOSS_GRADS_KERNEL } from '../engine/native-kernels.ts';
 import { buildModel, dense, denseLayer, MODEL_CAPABILITIES, type Architecture } from '../layers.ts';
 
 /** Options of `mlp`. */
@@ -17,6 +17,12 @@ export interface MlpOptions {
 function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
   const inputs = exampleSize(shape.inputShape);
   const widths = [inputs, ...options.hidden, shape.numClasses];
+  /** The inputs of a dense-stack kernel (native-kernels.ts). */
+  const stackInputs = (x: tf.Tensor, labels: tf.Tensor1D, weights: readonly (readonly tf.Variable[])[]): tf.NamedTensorMap => {
+    const named: tf.NamedTensorMap = { x: tf.reshape(x, [-1, inputs]), labels };
+    weights.forEach(([kernel, bias], l) => Object.assign(named, { [`kernel${l}`]: kernel, [`bias${l}`]: bias }));
+    return named;
+  };
   /** The flattened input, then every layer's output (the last are the logits). */
   const layerOutputs = (x: tf.Tensor, weights: readonly (readonly tf.Variable[])[]): tf.Tensor2D[] => {
     const outputs = [tf.reshape(x, [-1, inputs]) as tf.Tensor2D];
@@ -37,6 +43,12 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
     // filtering, accumulating): 10% of an input-gradient batch of 64, 4–7% of a training step
     // (bench/README.md, round 4). Dense layers have no training-mode behaviour.
     lossGradients(x, labels, weights) {
+      // With the native kernels: the same kernels in one native call (no dispatch between them),
+      // and the mean of the per-example losses as crossEntropy takes it.
+      if (nativeStack(DENSE_STACK_LOSS_GRADS_KERNEL, labels)) {
+        const [losses, ...grads] = tf.engine().runKernel(DENSE_STACK_LOSS_GRADS_KERNEL, stackInputs(x, labels, weights)) as tf.Tensor[];
+        return { value: tf.mean(losses) as tf.Scalar, grads: weights.map((_, l) => [grads[l], grads[weights.length + l]]) };
+      }
       const outputs = layerOutputs(x, weights);
       // The mean loss and its gradient by the loss's own registered gradients (a tape over it alone).
       const { value, grad } = tf.valueAndGrad((z: tf.Tensor) => crossEntropy(z as tf.Tensor2D, labels))(outputs.at(-1)!);
@@ -52,17 +64,18 @@ function mlpArchitecture(options: MlpOptions, shape: ModelShape): Architecture {
     },
     inputLossGradient(x, labels, weights) {
       // With the native kernels: the same kernels in one native call (no dispatch between them).
-      if (tf.getBackend() === 'wasm' && tf.getKernel(DENSE_STACK_INPUT_GRAD_KERNEL, 'wasm') && labels.dtype === 'int32') {
-        const named: tf.NamedTensorMap = { x: tf.reshape(x, [-1, inputs]), labels };
-        weights.forEach(([kernel, bias], l) => Object.assign(named, { [`kernel${l}`]: kernel, [`bias${l}`]: bias }));
-        return tf.reshape(tf.engine().runKernel(DENSE_STACK_INPUT_GRAD_KERNEL, named) as tf.Tensor, x.shape);
-      }
+      if (nativeStack(DENSE_STACK_INPUT_GRAD_KERNEL, labels)) return tf.reshape(tf.engine().runKernel(DENSE_STACK_INPUT_GRAD_KERNEL, stackInputs(x, labels, weights)) as tf.Tensor, x.shape);
       const outputs = layerOutputs(x, weights);
       let dz = crossEntropyGradient(outputs.at(-1)!, labels, tf.ones([labels.shape[0]]) as tf.Tensor1D);
       for (let i = weights.length - 1; i > 0; i--) dz = reluGrad(tf.matMul(dz, weights[i][0] as tf.Tensor2D, false, true), outputs[i]) as tf.Tensor2D;
       return tf.reshape(tf.matMul(dz, weights[0][0] as tf.Tensor2D, false, true), x.shape);
     },
   };
+}
+
+/** Whether the dense-stack kernel `name` runs here (wasm with the native kernels; int32 labels). */
+function nativeStack(name: string, labels: tf.Tensor): boolean {
+  return tf.getBackend() === 'wasm' && labels.dtype === 'int32' && tf.getKernel(name, 'wasm') !== undefined;
 }
 
 /** `mlp`: fully connected ReLU network on flattened inputs. */
