@@ -30,13 +30,6 @@ function gatherInto(examples: Examples, indices: ArrayLike<number>, buffer: Floa
   }
 }
 
-/** A copy of the inputs of the examples at `indices`, one after another. */
-function gatherInputs(examples: Examples, indices: ArrayLike<number>): Float32Array {
-  const buffer = new Float32Array(indices.length * exampleSize(examples.inputShape));
-  gatherInto(examples, indices, buffer);
-  return buffer;
-}
-
 /**
  * Random crop and flip of `n` images `[height, width, channels]` laid out one after another in
  * `images`, in place: each image is shifted by (dy, dx), both uniform in [−crop, crop] (the view of a
@@ -409,11 +402,12 @@ export function inTrainingMode(model: ClassifierModel): ClassifierModel {
   });
 }
 
-/** The inputs at `indices` copied, transformed in place by `transform`, as a tensor. */
+/** The inputs at `indices` copied, transformed in place by `transform` (plain JavaScript, no tensors), as a tensor. */
 function augmentedInputs(examples: Examples, indices: ArrayLike<number>, transform: (images: Float32Array, n: number) => void): tf.Tensor {
-  const buffer = gatherInputs(examples, indices);
-  transform(buffer, indices.length);
-  return tf.tensor(buffer, [indices.length, ...examples.inputShape], 'float32');
+  return tensorFilledBy([indices.length, ...examples.inputShape], (buffer) => {
+    gatherInto(examples, indices, buffer);
+    transform(buffer, indices.length);
+  });
 }
 
 /** Applies `fn` to consecutive batches of at most `batchSize` examples; returns the results in order. */

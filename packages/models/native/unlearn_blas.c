@@ -1195,7 +1195,7 @@ typedef struct {
 } Stack;
 
 /*
- * Reads the plan (args[1]) into `stack`, checking every tensor against the heap; the entry's outputs
+ * Reads the plan (the entry's second argument) into `stack`, checking every tensor against the heap; the entry's outputs
  * are `fixed` + `per_layer` · L offsets.
  */
 static int read_stack(napi_env env, napi_value plan_value, float *heap, size_t len, int64_t fixed, int64_t per_layer, Stack *stack) {
@@ -1237,8 +1237,14 @@ static int read_stack(napi_env env, napi_value plan_value, float *heap, size_t l
   return 1;
 }
 
-/* Makes sure the scratch holds `floats` (thrown if not). */
-static int stack_scratch_ready(napi_env env, size_t floats) {
+/*
+ * An entry's start: reads the heap and the plan (see read_stack) and makes room in the scratch for
+ * the layers' outputs, two gradient blocks of rows × widest and a row of loss weights (thrown if not).
+ */
+static int stack_begin(napi_env env, napi_callback_info info, int64_t fixed, int64_t per_layer, float **heap, size_t *len, Stack *stack) {
+  napi_value args[2];
+  if (!read_heap(env, info, 2, args, heap, len) || !read_stack(env, args[1], *heap, *len, fixed, per_layer, stack)) return 0;
+  const size_t floats = (size_t)(stack->activations + 2 * stack->rows * stack->widest + stack->rows);
   if (floats <= stack_scratch_floats) return 1;
   free(stack_scratch);
   stack_scratch = (float *)malloc(floats * sizeof(float));
@@ -1289,15 +1295,12 @@ static void stack_back_through(const Stack *stack, int64_t l, const float *const
  * so the same bits.
  */
 static napi_value dense_stack_input_grad(napi_env env, napi_callback_info info) {
-  napi_value args[2];
-  float *heap;
+  float *heap, *out;
   size_t len;
   Stack stack;
-  if (!read_heap(env, info, 2, args, &heap, &len) || !read_stack(env, args[1], heap, len, 1, 0, &stack)) return NULL;
-  float *out;
+  if (!stack_begin(env, info, 1, 0, &heap, &len, &stack)) return NULL;
   if (!optional_tensor(env, heap, len, stack.outputs[0], stack.rows * stack.d[0], &out) || !out) return NULL;
   const int64_t rows = stack.rows;
-  if (!stack_scratch_ready(env, (size_t)(stack.activations + 2 * rows * stack.widest + rows))) return NULL;
   const float *h[STACK_MAX_LAYERS + 1];
   float *dz = stack_forward(&stack, h), *dh = dz + rows * stack.widest, *ones = dh + rows * stack.widest;
   for (int64_t i = 0; i < rows; i++) ones[i] = 1.0f;
@@ -1317,11 +1320,10 @@ static napi_value dense_stack_input_grad(napi_env env, napi_callback_info info) 
  * computed), with the same parts in the same order, so the same bits.
  */
 static napi_value dense_stack_loss_grads(napi_env env, napi_callback_info info) {
-  napi_value args[2];
   float *heap;
   size_t len;
   Stack stack;
-  if (!read_heap(env, info, 2, args, &heap, &len) || !read_stack(env, args[1], heap, len, 1, 2, &stack)) return NULL;
+  if (!stack_begin(env, info, 1, 2, &heap, &len, &stack)) return NULL;
   const int64_t rows = stack.rows, layers = stack.layers;
   float *loss, *dkernel[STACK_MAX_LAYERS], *dbias[STACK_MAX_LAYERS];
   if (!optional_tensor(env, heap, len, stack.outputs[0], rows, &loss) || !loss) return NULL;
@@ -1330,7 +1332,6 @@ static napi_value dense_stack_loss_grads(napi_env env, napi_callback_info info) 
         !optional_tensor(env, heap, len, stack.outputs[1 + layers + l], stack.d[l + 1], &dbias[l]) || !dkernel[l] || !dbias[l])
       return NULL;
   }
-  if (!stack_scratch_ready(env, (size_t)(stack.activations + 2 * rows * stack.widest + rows))) return NULL;
   if (!sum_partials_ready(rows, stack.widest)) {
     napi_throw_error(env, NULL, "unlearn_blas: out of memory");
     return NULL;

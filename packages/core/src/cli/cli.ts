@@ -14,7 +14,7 @@ import { EngineError, InvalidManifestError, UnlearnBenchError, UsageError } from
 import type { Logger, ProgressEvent, TextSink } from '../logger.ts';
 import { loadManifest, type Experiment } from '../manifest/manifest.ts';
 import { loadManifestPlugins } from '../manifest/plugins.ts';
-import { Registry } from '../plugin/registry.ts';
+import { buildRegistry, type Registry } from '../plugin/registry.ts';
 import { isSummaryMetric, type ContributionKind, type Plugin } from '../plugin/types.ts';
 import { planCells } from '../runner/plan.ts';
 import { formatDuration, rewriteExportAtStart, Runner, type CellEvent } from '../runner/runner.ts';
@@ -317,16 +317,6 @@ function requireManifestArg(args: ParsedArgs): string {
   if (!manifest) throw new UsageError(`'${args.command}' needs a manifest path, e.g. 'unlearn-bench ${args.command} manifests/quickstart.json'.`);
   if (extra.length > 0) throw new UsageError(`Unexpected argument '${extra[0]}'.`);
   return manifest;
-}
-
-/**
- * A registry of `plugins`. The host's own (`hostPlugins`, the CLI's built-ins) have their option
- * schemas compiled when first used (see Registry.register); any other plugin's at registration.
- */
-function buildRegistry(plugins: readonly Plugin[], hostPlugins: readonly Plugin[]): Registry {
-  const registry = new Registry();
-  for (const plugin of plugins) registry.register(plugin, { compileSchemas: !hostPlugins.includes(plugin) });
-  return registry;
 }
 
 const KINDS: ContributionKind[] = ['dataset', 'model', 'attack', 'unlearner', 'metric'];

@@ -112,6 +112,16 @@ export class Registry {
   }
 }
 
+/**
+ * A registry of `plugins`. The host's own (`hostPlugins`, the CLI's built-ins) have their option
+ * schemas compiled when first used (see Registry.register); any other plugin's at registration.
+ */
+export function buildRegistry(plugins: readonly Plugin[], hostPlugins: readonly Plugin[]): Registry {
+  const registry = new Registry();
+  for (const plugin of plugins) registry.register(plugin, { compileSchemas: !hostPlugins.includes(plugin) });
+  return registry;
+}
+
 function checkMeta(plugin: Plugin): PluginMeta {
   const meta = (plugin as { meta?: PluginMeta } | undefined)?.meta;
   if (!meta || typeof meta !== 'object') throw new InvalidPluginError('A plugin must have a `meta` object ({ name, version, namespace, apiVersion }).');

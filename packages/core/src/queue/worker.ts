@@ -24,8 +24,7 @@ import { engineKey, type BackendName, type EngineInfo } from '../engine.ts';
 import type { Logger, TextSink } from '../logger.ts';
 import { parseManifest, type Experiment } from '../manifest/manifest.ts';
 import { loadManifestTextPlugins } from '../manifest/plugins.ts';
-import { Registry } from '../plugin/registry.ts';
-import type { Plugin } from '../plugin/types.ts';
+import { buildRegistry, type Registry } from '../plugin/registry.ts';
 import { writeFileAtomic } from '../runner/files.ts';
 import { planCells, type GroupPlan } from '../runner/plan.ts';
 import { modelFile } from '../runner/runner.ts';
@@ -340,16 +339,6 @@ export async function runQueueWorker(options: QueueWorkerOptions): Promise<numbe
   }
   const signal = String(stopAll.signal.reason);
   return signal === 'SIGTERM' ? 143 : 130;
-}
-
-/**
- * A registry of `plugins`. The host's own (`hostPlugins`, the CLI's built-ins) have their option
- * schemas compiled when first used (see Registry.register); any other plugin's at registration.
- */
-function buildRegistry(plugins: readonly Plugin[], hostPlugins: readonly Plugin[]): Registry {
-  const registry = new Registry();
-  for (const plugin of plugins) registry.register(plugin, { compileSchemas: !hostPlugins.includes(plugin) });
-  return registry;
 }
 
 function sha256(bytes: Uint8Array): string {

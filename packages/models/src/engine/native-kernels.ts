@@ -303,8 +303,11 @@ export const DENSE_STACK_INPUT_GRAD_KERNEL = 'UnlearnBenchDenseStackInputGrad';
 /** DENSE_STACK_LOSS_GRADS_KERNEL: each example's cross-entropy [rows], then the gradients of their mean with respect to kernel0 … and bias0 …. */
 export const DENSE_STACK_LOSS_GRADS_KERNEL = 'UnlearnBenchDenseStackLossGrads';
 
-/** The inputs of a dense-stack kernel, checked, and the head of its native plan ([L, rows, d0 … dL, x, labels]). */
-function denseStack(inputs: tf.NamedTensorInfoMap, wasm: WasmBackend): { kernels: tf.TensorInfo[]; biases: tf.TensorInfo[]; x: tf.TensorInfo; head: number[] } {
+/**
+ * The inputs of a dense-stack kernel, checked, and its native plan for the given outputs:
+ * [L, rows, d0 … dL, x, labels, outputs…, kernel0 …, bias0 …] (unlearn_blas.c's read_stack).
+ */
+function denseStack(inputs: tf.NamedTensorInfoMap, wasm: WasmBackend): { kernels: tf.TensorInfo[]; biases: tf.TensorInfo[]; x: tf.TensorInfo; plan: (outputs: tf.TensorInfo[]) => Float64Array } {
   const { x, labels, ...weights } = inputs as unknown as Record<string, tf.TensorInfo>;
   const layers = Object.keys(weights).length / 2;
   const kernels = Array.from({ length: layers }, (_, l) => weights[`kernel${l}`]);
@@ -314,25 +317,25 @@ function denseStack(inputs: tf.NamedTensorInfoMap, wasm: WasmBackend): { kernels
     Number.isInteger(layers) && layers >= 1 && x?.shape.length === 2 && floats(x, ...kernels, ...biases) && labels?.dtype === 'int32' && labels.shape[0] === x.shape[0] &&
     kernels.every((k, l) => k?.shape.length === 2 && k.shape[0] === dims[l] && biases[l]?.shape.length === 1 && biases[l].shape[0] === dims[l + 1]);
   if (!shaped) throw new Error('a dense-stack kernel needs x [rows, d0], int32 labels [rows] and kernel0, bias0, … of matching widths');
-  return { kernels, biases, x, head: [layers, x.shape[0], ...(dims as number[]), at(wasm, x), at(wasm, labels)] };
+  const plan = (outputs: tf.TensorInfo[]) =>
+    Float64Array.from([layers, x.shape[0], ...(dims as number[]), ...[x, labels, ...outputs, ...kernels, ...biases].map((t) => at(wasm, t))]);
+  return { kernels, biases, x, plan };
 }
 
 export const nativeDenseStackInputGrad: tf.KernelFunc = ({ inputs, backend }) => {
   const wasm = backend as WasmBackend;
-  const { kernels, biases, x, head } = denseStack(inputs, wasm);
+  const { x, plan } = denseStack(inputs, wasm);
   const out = wasm.makeOutput([...x.shape], 'float32');
-  addon().denseStackInputGrad(heapView(wasm), Float64Array.from([...head, at(wasm, out), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]));
+  addon().denseStackInputGrad(heapView(wasm), plan([out]));
   return out;
 };
 
 export const nativeDenseStackLossGrads: tf.KernelFunc = ({ inputs, backend }) => {
   const wasm = backend as WasmBackend;
-  const { kernels, biases, x, head } = denseStack(inputs, wasm);
-  const loss = wasm.makeOutput([x.shape[0]], 'float32');
-  const dkernels = kernels.map((k) => wasm.makeOutput([...k.shape], 'float32'));
-  const dbiases = biases.map((b) => wasm.makeOutput([...b.shape], 'float32'));
-  const outputs = [loss, ...dkernels, ...dbiases];
-  addon().denseStackLossGrads(heapView(wasm), Float64Array.from([...head, ...outputs.map((o) => at(wasm, o)), ...kernels.map((k) => at(wasm, k)), ...biases.map((b) => at(wasm, b))]));
+  const { kernels, biases, x, plan } = denseStack(inputs, wasm);
+  // Each example's loss, then a gradient shaped as each kernel and each bias.
+  const outputs = [wasm.makeOutput([x.shape[0]], 'float32'), ...[...kernels, ...biases].map((t) => wasm.makeOutput([...t.shape], 'float32'))];
+  addon().denseStackLossGrads(heapView(wasm), plan(outputs));
   return outputs;
 };
 
